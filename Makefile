@@ -1,0 +1,52 @@
+# Feedforward neural networks with Keras -- course tasks.
+# `make course` executes every lecture and prints the summary; `make test`
+# runs the test suite. Both create .venv with the pinned versions first.
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+# The course's offline copies of the Keras datasets, when they are beside the clone.
+SHARED_DATA := $(abspath ../shared/datasets)
+ifneq ($(wildcard $(SHARED_DATA)/MANIFEST.json),)
+export DLCOURSE_DATA_DIR ?= $(SHARED_DATA)
+endif
+
+.PHONY: help venv course smoke test test-fast lab clean
+
+help:
+	@echo "make course     execute every lecture in full into build/executed and print the summary"
+	@echo "make smoke      the same, as a quick fast-mode run (bands not checked)"
+	@echo "make test       the whole test suite (what CI runs)"
+	@echo "make test-fast  the quick tests only (no notebook training)"
+	@echo "make lab        open the course in JupyterLab"
+	@echo "make venv       create .venv with the pinned dependencies"
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: the course needs Python 3.11; set PYTHON=/path/to/python3.11")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	touch $@
+
+venv: $(STAMP)
+
+course: $(STAMP)
+	$(BIN)/python -m dlcourse run lectures/
+
+smoke: $(STAMP)
+	$(BIN)/python -m dlcourse run --fast lectures/
+
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not slow"
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab
+
+clean:
+	rm -rf build

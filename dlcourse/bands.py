@@ -1,0 +1,61 @@
+"""The slides' reference results and the bands a full run must land in.
+
+The runner's summary and the lecture tests both read this table, so a band
+is written down exactly once. Each band names a metric that the notebook
+records with :func:`dlcourse.results.record`; ``minus`` turns it into the
+difference of two recorded metrics, for claims such as "at least 0.03 below".
+"""
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Band:
+    metric: str
+    low: float | None = None
+    high: float | None = None
+    slide: str = ""  # the slide's value, as the slides print it
+    minus: str | None = None
+
+    @property
+    def label(self):
+        return f"{self.metric} - {self.minus}" if self.minus else self.metric
+
+    def value(self, results):
+        """Return the banded value from a notebook's recorded results.
+
+        Raises:
+            KeyError: the notebook did not record a metric this band needs.
+        """
+        for name in (self.metric, self.minus):
+            if name and name not in results:
+                raise KeyError(f"the notebook recorded no {name!r} (it recorded: {sorted(results)})")
+        value = results[self.metric]
+        return value - results[self.minus] if self.minus else value
+
+    def contains(self, value):
+        """Return whether ``value`` lies inside the band."""
+        return (self.low is None or value >= self.low) and (self.high is None or value <= self.high)
+
+    def describe(self):
+        """Return the band as text, e.g. '>= 0.97'."""
+        parts = []
+        if self.low is not None:
+            parts.append(f">= {self.low:g}")
+        if self.high is not None:
+            parts.append(f"<= {self.high:g}")
+        return " and ".join(parts)
+
+
+BANDS = {
+    "01_mnist": [
+        Band("test_accuracy", low=0.970, slide="0.9778"),
+    ],
+}
+
+
+def bands_for(notebook_path):
+    """Return the bands of a notebook, found by its file stem ([] if none)."""
+    from pathlib import Path
+
+    return BANDS.get(Path(notebook_path).stem, [])

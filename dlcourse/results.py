@@ -1,0 +1,62 @@
+"""Record a notebook's key metrics where the runner and the tests can read them.
+
+A lecture calls ``record(test_accuracy=acc)``. The values are displayed as an
+output with their own MIME type, so they are stored in the executed notebook
+itself, next to the cell that computed them, and nothing scrapes printed text.
+"""
+
+import json
+import numbers
+
+import nbformat
+
+MIME_TYPE = "application/vnd.dlcourse.results+json"
+
+
+def _plain(name, value):
+    """Return ``value`` as a JSON number or list of numbers.
+
+    Raises:
+        TypeError: the value is not a number or a sequence of numbers.
+    """
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if hasattr(value, "tolist"):  # numpy scalars and arrays
+        return _plain(name, value.tolist())
+    if isinstance(value, (list, tuple)):
+        return [_plain(name, v) for v in value]
+    raise TypeError(f"record({name}=...) takes a number or a list of numbers, not {type(value).__name__}.")
+
+
+def record(**values):
+    """Display ``values`` as recorded results and return them as plain numbers.
+
+    Raises:
+        TypeError: a value is not a number or a list of numbers.
+    """
+    from IPython.display import display
+
+    plain = {name: _plain(name, value) for name, value in values.items()}
+    text = ", ".join(f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}" for k, v in plain.items())
+    display({MIME_TYPE: plain, "text/plain": f"Recorded: {text}"}, raw=True)
+    return plain
+
+
+def read(notebook):
+    """Return every result recorded in an executed notebook, as one dict.
+
+    ``notebook`` is a path or a ``nbformat.NotebookNode``. A name recorded
+    twice keeps its last value.
+    """
+    if not isinstance(notebook, nbformat.NotebookNode):
+        notebook = nbformat.read(notebook, as_version=4)
+    found = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if MIME_TYPE in data:
+                value = data[MIME_TYPE]
+                found.update(json.loads(value) if isinstance(value, str) else value)
+    return found

@@ -1,0 +1,244 @@
+"""Execute notebooks with papermill and print a summary of what they produced.
+
+``python -m dlcourse run lectures/`` executes every notebook into
+``build/executed/``, then prints one row per recorded metric: wall time, peak
+resident memory of the kernel, the value, the slide's value, the band, and
+whether the value is inside it. The summary is also written to
+``build/summary.md`` and ``build/summary.json``.
+"""
+
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import nbformat
+import papermill
+import psutil
+
+from . import bands, results
+
+DEFAULT_TIMEOUT = 1800  # seconds per notebook
+KERNEL_NAME = "python3"
+
+
+class NotebookError(RuntimeError):
+    """A notebook could not be read, or the runner was given a wrong path."""
+
+
+@dataclass
+class Check:
+    band: str
+    value: float | None
+    slide: str
+    ok: bool
+
+
+@dataclass
+class Result:
+    notebook: str
+    output: str
+    seconds: float = 0.0
+    peak_mb: float = 0.0
+    fast: bool = False
+    metrics: dict = field(default_factory=dict)
+    checks: list = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def ok(self):
+        return self.error is None and all(c.ok for c in self.checks)
+
+
+def find_notebooks(paths):
+    """Return the notebooks named by ``paths`` (folders are searched), sorted.
+
+    Raises:
+        NotebookError: a path does not exist or is not a notebook.
+    """
+    found = []
+    for path in map(Path, paths):
+        if path.is_dir():
+            found += [p for p in sorted(path.rglob("*.ipynb")) if ".ipynb_checkpoints" not in p.parts]
+        elif path.suffix == ".ipynb" and path.is_file():
+            found.append(path)
+        else:
+            raise NotebookError(f"{path} is not a notebook or a folder of notebooks. Fix: pass .ipynb files or folders.")
+    return found
+
+
+def read_notebook(path):
+    """Return the notebook at ``path``, validated.
+
+    Raises:
+        NotebookError: the file is not valid JSON or not a valid notebook.
+    """
+    try:
+        notebook = nbformat.read(path, as_version=4)
+        nbformat.validate(notebook)
+    except Exception as exc:
+        raise NotebookError(
+            f"{path} is not a valid notebook ({type(exc).__name__}: {str(exc).splitlines()[0]}). "
+            "Fix: restore it from git (`git checkout -- PATH`) or re-save it from JupyterLab."
+        ) from exc
+    return notebook
+
+
+class KernelWatch:
+    """Sample the memory of this process's children (the kernel) and stop them
+    if the notebook runs longer than ``timeout`` seconds."""
+
+    def __init__(self, timeout, interval=0.1):
+        self.timeout, self.interval = timeout, interval
+        self.peak_bytes, self.timed_out = 0, False
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._watch, daemon=True)
+
+    def __enter__(self):
+        self._start = time.monotonic()
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+    def _watch(self):
+        me = psutil.Process()
+        while not self._stop.wait(self.interval):
+            children = me.children(recursive=True)
+            rss = 0
+            for child in children:
+                try:
+                    rss += child.memory_info().rss
+                except psutil.Error:
+                    pass
+            self.peak_bytes = max(self.peak_bytes, rss)
+            if time.monotonic() - self._start > self.timeout:
+                self.timed_out = True
+                for child in children:
+                    try:
+                        child.kill()
+                    except psutil.Error:
+                        pass
+                return
+
+
+def describe_failure(exc, watch, timeout):
+    """Return a readable account of why a notebook failed."""
+    if watch.timed_out:
+        return f"timed out after {timeout} s; the kernel was stopped. Fix: speed the notebook up or pass a larger --timeout."
+    if isinstance(exc, papermill.PapermillExecutionError):
+        source = "\n".join("    " + line for line in exc.source.splitlines())
+        return f"cell In [{exc.exec_count}] raised {exc.ename}: {exc.evalue}\n{source}"
+    return f"{type(exc).__name__}: {exc}"
+
+
+def check_bands(path, metrics):
+    """Return one Check per band of the notebook at ``path``."""
+    checks = []
+    for band in bands.bands_for(path):
+        try:
+            value = band.value(metrics)
+        except KeyError as exc:
+            checks.append(Check(f"{band.label} {band.describe()} ({exc.args[0]})", None, band.slide, False))
+            continue
+        checks.append(Check(f"{band.label} {band.describe()}", value, band.slide, band.contains(value)))
+    return checks
+
+
+def run_notebook(path, output_dir="build/executed", fast=False, timeout=DEFAULT_TIMEOUT, progress=True):
+    """Execute one notebook and return its Result (never raises for a notebook
+    that fails; the failure is in ``Result.error``).
+
+    Raises:
+        NotebookError: the file is not a valid notebook.
+    """
+    path = Path(path)
+    read_notebook(path)
+    output = Path(output_dir) / path.parent.name / path.name
+    output.parent.mkdir(parents=True, exist_ok=True)
+    result = Result(str(path), str(output), fast=fast)
+    start = time.monotonic()
+    with KernelWatch(timeout) as watch:
+        try:
+            papermill.execute_notebook(
+                str(path),
+                str(output),
+                parameters={"FAST": fast},
+                kernel_name=KERNEL_NAME,
+                progress_bar=progress,
+                cwd=str(path.parent),
+                execution_timeout=timeout,
+            )
+        except Exception as exc:  # papermill, nbclient and the kernel raise many kinds
+            result.error = describe_failure(exc, watch, timeout)
+    result.seconds = time.monotonic() - start
+    result.peak_mb = watch.peak_bytes / 2**20
+    if output.exists():
+        result.metrics = results.read(output)
+    if result.error is None and not fast:
+        result.checks = check_bands(path, result.metrics)
+    return result
+
+
+def summary_rows(result):
+    """Return the summary table's rows for one notebook."""
+    head = [result.notebook, f"{result.seconds:.0f} s", f"{result.peak_mb:.0f} MB"]
+    if result.error:
+        return [head + ["", "", "", "FAILED"]]
+    if result.fast:
+        shown = [(name, value, "", "fast run: not checked") for name, value in result.metrics.items()]
+    else:
+        shown = [(c.band, c.value, c.slide, "ok" if c.ok else "MISSED") for c in result.checks]
+    if not shown:
+        return [head + ["(no bands)", "", "", "ok"]]
+    rows = []
+    for i, (name, value, slide, status) in enumerate(shown):
+        text = "" if value is None else f"{value:.4f}" if isinstance(value, float) else str(value)
+        rows.append((head if i == 0 else ["", "", ""]) + [name, text, slide, status])
+    return rows
+
+
+def format_summary(run_results):
+    """Return the summary of a run as a Markdown table, failures after it."""
+    header = ["notebook", "wall time", "peak memory", "metric and band", "value", "slide", "status"]
+    rows = [row for r in run_results for row in summary_rows(r)]
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
+    table = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows]
+    total = sum(r.seconds for r in run_results)
+    table.append(f"\nTotal: {total:.0f} s for {len(run_results)} notebook(s); "
+                 f"{sum(not r.ok for r in run_results)} failed or missed a band.")
+    for r in run_results:
+        if r.error:
+            table.append(f"\n{r.notebook} FAILED: {r.error}")
+    return "\n".join(table)
+
+
+def run(paths, output_dir="build/executed", fast=False, timeout=DEFAULT_TIMEOUT, progress=True):
+    """Execute every notebook in ``paths``, print and save the summary, and
+    return the list of Results.
+
+    Raises:
+        NotebookError: a path is wrong or a notebook cannot be read (checked
+            for all notebooks before any is executed).
+    """
+    notebooks = find_notebooks(paths)
+    if not notebooks:
+        raise NotebookError(f"No notebooks found in {', '.join(map(str, paths))}.")
+    for notebook in notebooks:
+        read_notebook(notebook)
+    run_results = []
+    for notebook in notebooks:
+        print(f"==> {notebook}{' (fast)' if fast else ''}", flush=True)
+        result = run_notebook(notebook, output_dir, fast, timeout, progress)
+        print(f"    {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s", flush=True)
+        run_results.append(result)
+    text = format_summary(run_results)
+    print("\n" + text, flush=True)
+    build = Path(output_dir).parent
+    (build / "summary.md").write_text(text + "\n")
+    (build / "summary.json").write_text(json.dumps([asdict(r) | {"ok": r.ok} for r in run_results], indent=2))
+    return run_results

@@ -1,0 +1,64 @@
+"""The pinned environment: one list of versions, and what is installed matches it."""
+
+import json
+import re
+import subprocess
+import sys
+from importlib import metadata
+
+import yaml
+
+from conftest import ROOT
+
+
+def pins():
+    """Return {name: version} from requirements.txt."""
+    found = {}
+    for line in (ROOT / "requirements.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if line:
+            name, version = line.split("==")
+            found[name.strip().lower()] = version.strip()
+    return found
+
+
+def test_every_requirement_is_pinned_exactly():
+    lines = [l.split("#")[0].strip() for l in (ROOT / "requirements.txt").read_text().splitlines()]
+    loose = [l for l in lines if l and not re.fullmatch(r"[A-Za-z0-9_.-]+==[\w.]+", l)]
+    assert not loose, f"requirements.txt must pin every package with ==; these are not: {loose}"
+    for needed in ["tensorflow", "keras", "jupyterlab", "nbgrader", "papermill", "matplotlib",
+                   "numpy", "scikit-learn", "pytest", "ipykernel"]:
+        assert needed in pins(), f"requirements.txt does not pin {needed}"
+    assert pins()["nbgrader"] == "0.9.6"
+    assert pins()["keras"].startswith("3.") and pins()["jupyterlab"].startswith("4.")
+
+
+def test_environment_yml_describes_the_same_environment():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    assert "python=3.11" in deps, "environment.yml must ask for python=3.11, like the Makefile"
+    pip_section = next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
+    assert "-r requirements.txt" in pip_section, "environment.yml must install requirements.txt through pip"
+    assert "-e ." in pip_section, "environment.yml must install the course package"
+    conda_packages = [d for d in deps if isinstance(d, str)]
+    assert set(conda_packages) == {"python=3.11", "pip"}, (
+        f"environment.yml must not pin packages of its own, or the two lists drift apart: {conda_packages}"
+    )
+
+
+def test_installed_versions_match_the_pins():
+    assert sys.version_info[:2] == (3, 11), f"the course runs on Python 3.11, not {sys.version.split()[0]}"
+    wrong = {name: (version, metadata.version(name)) for name, version in pins().items()
+             if metadata.version(name) != version}
+    assert not wrong, f"installed versions differ from requirements.txt (pinned, installed): {wrong}"
+
+
+def test_the_notebook_kernel_runs_this_environment():
+    out = subprocess.run([sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"],
+                         capture_output=True, text=True, check=True).stdout
+    specs = json.loads(out)["kernelspecs"]
+    assert "python3" in specs, f"no python3 kernel; found {sorted(specs)}"
+    argv = specs["python3"]["spec"]["argv"]
+    assert argv[0] in {"python", "python3", sys.executable}, (
+        f"the python3 kernel starts {argv[0]}, not this environment's Python {sys.executable}"
+    )

@@ -1,0 +1,98 @@
+"""The notebook runner: parameters, recorded results, bands, failures, timeouts."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbformat.v4 import new_code_cell, new_notebook
+
+from dlcourse import bands, results, runner
+from conftest import ROOT
+
+
+def write_notebook(path, *sources, parameters="FAST = False"):
+    cell = new_code_cell(parameters, metadata={"tags": ["parameters"]})
+    nb = new_notebook(cells=[cell] + [new_code_cell(s) for s in sources])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+    return path
+
+
+RECORD = "from dlcourse import results\nresults.record(test_accuracy=0.5 if FAST else 0.99, epochs=[1, 2])"
+
+
+def test_records_are_read_from_the_executed_notebook(tmp_path):
+    nb = write_notebook(tmp_path / "demo.ipynb", RECORD)
+    result = runner.run_notebook(nb, tmp_path / "out", progress=False)
+    assert result.error is None
+    assert result.metrics == {"test_accuracy": 0.99, "epochs": [1, 2]}
+    assert results.read(result.output) == result.metrics
+    assert result.peak_mb > 10, "the kernel's memory was not measured"
+
+
+def test_fast_mode_goes_through_the_parameters_cell(tmp_path):
+    nb = write_notebook(tmp_path / "demo.ipynb", RECORD)
+    result = runner.run_notebook(nb, tmp_path / "out", fast=True, progress=False)
+    assert result.metrics["test_accuracy"] == 0.5
+    assert result.checks == [] and result.ok
+
+
+def test_bands_are_checked_on_full_runs(tmp_path):
+    nb = write_notebook(tmp_path / "01_mnist.ipynb", RECORD.replace("0.99", "0.5"))
+    result = runner.run_notebook(nb, tmp_path / "out", progress=False)
+    assert [c.ok for c in result.checks] == [False] and not result.ok
+    assert "MISSED" in runner.format_summary([result])
+
+
+def test_band_arithmetic():
+    band = bands.Band("a", minus="b", low=0.03)
+    assert band.value({"a": 0.80, "b": 0.70}) == pytest.approx(0.10) and band.contains(0.10)
+    assert not band.contains(0.01)
+    with pytest.raises(KeyError, match="'b'"):
+        band.value({"a": 1.0})
+
+
+def test_a_failing_cell_is_reported_with_its_source(tmp_path):
+    nb = write_notebook(tmp_path / "broken.ipynb", "x = 1", "y = x / 0")
+    result = runner.run_notebook(nb, tmp_path / "out", progress=False)
+    assert not result.ok
+    assert "ZeroDivisionError" in result.error and "y = x / 0" in result.error
+
+
+def test_a_notebook_that_runs_too_long_is_stopped(tmp_path):
+    nb = write_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(120)")
+    result = runner.run_notebook(nb, tmp_path / "out", timeout=5, progress=False)
+    assert "timed out after 5 s" in result.error
+    assert result.seconds < 60
+
+
+def test_a_corrupt_notebook_gets_a_clear_error(tmp_path):
+    bad = tmp_path / "corrupt.ipynb"
+    bad.write_text('{"cells": [ ')
+    with pytest.raises(runner.NotebookError, match="corrupt.ipynb is not a valid notebook.*Fix"):
+        runner.run([bad], tmp_path / "out")
+
+
+def run_cli(*args):
+    return subprocess.run([sys.executable, "-m", "dlcourse", *args], capture_output=True, text=True, cwd=ROOT)
+
+
+def test_cli_rejects_wrong_arguments(tmp_path):
+    missing = run_cli("run", str(tmp_path / "nope.ipynb"))
+    assert missing.returncode != 0 and "nope.ipynb is not a notebook" in missing.stderr
+    zero = run_cli("run", "--timeout", "0", "lectures")
+    assert zero.returncode != 0 and "--timeout must be a positive" in zero.stderr
+
+
+def test_cli_summary_and_exit_code(tmp_path):
+    write_notebook(tmp_path / "good.ipynb", RECORD)
+    write_notebook(tmp_path / "bad.ipynb", "raise RuntimeError('boom')")
+    done = run_cli("run", "--no-progress", "--output-dir", str(tmp_path / "build" / "executed"), str(tmp_path))
+    assert done.returncode == 1, done.stdout + done.stderr
+    summary = {Path(r["notebook"]).name: r for r in json.loads((tmp_path / "build" / "summary.json").read_text())}
+    assert summary["good.ipynb"]["ok"] and summary["good.ipynb"]["metrics"]["test_accuracy"] == 0.99
+    assert not summary["bad.ipynb"]["ok"] and "RuntimeError: boom" in summary["bad.ipynb"]["error"]
+    assert (tmp_path / "build" / "summary.md").read_text() in done.stdout
