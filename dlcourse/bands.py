@@ -51,6 +51,28 @@ BANDS = {
     "01_mnist": [
         Band("test_accuracy", low=0.970, slide="0.9778"),
     ],
+    "02_imdb": [
+        Band("best_val_accuracy", low=0.87, slide="~0.89"),
+        Band("test_accuracy", low=0.86, slide="0.8826"),
+        Band("grid_best_score", low=0.86, slide="0.89"),
+    ],
+    "03_reuters": [
+        Band("test_accuracy", low=0.76, slide="0.7640"),
+        Band("bottleneck_best_val_accuracy", high=0.76, slide="~0.71-0.73"),
+        Band("best_val_accuracy", minus="bottleneck_best_val_accuracy", low=0.03),
+    ],
+    "04_boston": [
+        Band("cv_mae", high=2.8, slide="~2.50"),
+        Band("sklearn_cv_mae", high=2.8, slide="~2.50"),
+        Band("test_mae", high=3.2, slide="2.83"),
+    ],
+    # The slides' claims about the recorded validation curves.
+    "05_overfitting": [
+        Band("smaller_min_epoch", minus="original_min_epoch", low=1, slide="later minimum"),
+        Band("bigger_final_val_loss", minus="original_final_val_loss", low=0.0, slide="bigger ends higher"),
+        Band("original_final_val_loss", minus="l2_final_val_loss", low=0.0, slide="L2 ends lower"),
+        Band("original_final_val_loss", minus="dropout_final_val_loss", low=0.0, slide="dropout ends lower"),
+    ],
 }
 
 
