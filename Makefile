@@ -14,7 +14,7 @@ ifneq ($(wildcard $(SHARED_DATA)/MANIFEST.json),)
 export DLCOURSE_DATA_DIR ?= $(SHARED_DATA)
 endif
 
-.PHONY: help venv course smoke test test-fast lab clean
+.PHONY: help venv course smoke test test-fast lab release autograde feedback grades clean
 
 help:
 	@echo "make course     execute every lecture in full into build/executed and print the summary"
@@ -23,6 +23,10 @@ help:
 	@echo "make test-fast  the quick tests only (no notebook training)"
 	@echo "make lab        open the course in JupyterLab"
 	@echo "make venv       create .venv with the pinned dependencies"
+	@echo "make release    regenerate assignments/ from solutions/ (nbgrader generate_assignment)"
+	@echo "make autograde A=a1_layers_units   autograde every collected submission of an assignment"
+	@echo "make feedback A=a1_layers_units    write the HTML feedback of an assignment"
+	@echo "make grades     export all grades to build/grades.csv"
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: the course needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -47,6 +51,20 @@ test-fast: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab
+
+release: $(STAMP)
+	$(BIN)/python -m dlcourse release
+
+autograde: $(STAMP)
+	@test -n "$(A)" || { echo "error: name the assignment, e.g. make autograde A=a1_layers_units"; exit 2; }
+	$(BIN)/python -m dlcourse autograde $(A)
+
+feedback: $(STAMP)
+	@test -n "$(A)" || { echo "error: name the assignment, e.g. make feedback A=a1_layers_units"; exit 2; }
+	$(BIN)/python -m dlcourse feedback $(A)
+
+grades: $(STAMP)
+	$(BIN)/python -m dlcourse export --to build/grades.csv
 
 clean:
 	rm -rf build

@@ -7,6 +7,7 @@ difference of two recorded metrics, for claims such as "at least 0.03 below".
 """
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -78,6 +79,4 @@ BANDS = {
 
 def bands_for(notebook_path):
     """Return the bands of a notebook, found by its file stem ([] if none)."""
-    from pathlib import Path
-
     return BANDS.get(Path(notebook_path).stem, [])

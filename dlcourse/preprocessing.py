@@ -6,16 +6,19 @@ Lecture 2 (IMDB) builds these step by step; later notebooks import them.
 import numpy as np
 
 
-def vectorize_sequences(sequences, dimension=10000):
-    """Return a float32 multi-hot matrix: row i has a 1 at every index in
+def vectorize_sequences(sequences, dimension=10000, dtype="float32"):
+    """Return a multi-hot matrix: row i has a 1 at every index in
     ``sequences[i]`` and 0 elsewhere; shape (len(sequences), dimension).
+
+    ``dtype="uint8"`` stores the 0/1 entries in a quarter of the memory of
+    float32; Keras converts each batch to float32 in the first layer.
 
     Raises:
         IndexError: a sequence holds an index >= ``dimension``.
     """
-    results = np.zeros((len(sequences), dimension), dtype="float32")
+    results = np.zeros((len(sequences), dimension), dtype=dtype)
     for i, sequence in enumerate(sequences):
-        results[i, sequence] = 1.0
+        results[i, sequence] = 1
     return results
 
 

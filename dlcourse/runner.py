@@ -166,7 +166,7 @@ def run_notebook(path, output_dir="build/executed", fast=False, timeout=DEFAULT_
             papermill.execute_notebook(
                 str(path),
                 str(output),
-                parameters={"FAST": fast},
+                parameters={"FAST": True} if fast else {},
                 kernel_name=KERNEL_NAME,
                 progress_bar=progress,
                 cwd=str(path.parent),

@@ -1,0 +1,186 @@
+"""The instructor's nbgrader steps, run so that one bad submission never stops
+the others.
+
+Every command works on a course directory (the repository root, or a copy)
+holding ``nbgrader_config.py``. nbgrader is run as a subprocess of this
+Python, with this environment's ``bin/`` first on PATH (nbgrader needs its
+``alembic`` there).
+"""
+
+import json
+import os
+import re
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbgrader.api import Gradebook, MissingEntry
+
+
+class CourseError(RuntimeError):
+    """The course directory or an assignment name is wrong."""
+
+
+@dataclass
+class Outcome:
+    student: str
+    score: float | None = None
+    max_score: float | None = None
+    error: str | None = None
+    seconds: float = 0.0
+
+
+def course_dir(path="."):
+    """Return the course directory as an absolute Path.
+
+    Raises:
+        CourseError: there is no nbgrader_config.py in it.
+    """
+    path = Path(path).resolve()
+    if not (path / "nbgrader_config.py").is_file():
+        raise CourseError(f"{path} is not a course directory: it has no nbgrader_config.py. "
+                          "Fix: run from the repository root or pass --course DIR.")
+    return path
+
+
+def nbgrader(course, *args):
+    """Run ``nbgrader ARGS`` in the course directory; return the CompletedProcess."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+    env.pop("PYTEST_CURRENT_TEST", None)  # let the grading kernel capture stderr as it does for real
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+                          capture_output=True, text=True)
+
+
+def assignments(course):
+    """Return the assignment names: the folders of solutions/."""
+    return sorted(p.name for p in (course / "solutions").iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def check_assignment(course, assignment):
+    """Raise CourseError unless ``assignment`` is one of the course's."""
+    if assignment not in assignments(course):
+        raise CourseError(f"No assignment {assignment!r}; the course has {', '.join(assignments(course))}.")
+
+
+def failure(result):
+    """Return nbgrader's error lines from a failed run, or its last lines,
+    after a plain explanation when the kernel died."""
+    lines = (result.stdout + result.stderr).splitlines()
+    errors = [l for l in lines if "| ERROR]" in l or re.match(r"^\w*(Error|Exception):", l.strip())]
+    text = "\n".join((errors or lines)[-8:])
+    if "Kernel died" in text:
+        text = ("The kernel died while running this submission (the code exited the process or ran out "
+                "of memory), so it could not be autograded; the submitted file is unchanged. Grade it by "
+                "hand in the formgrader, or ask the student to fix it and resubmit.\n" + text)
+    return text
+
+
+def release(course):
+    """Regenerate assignments/ from solutions/ for every assignment.
+
+    Raises:
+        CourseError: nbgrader could not generate an assignment.
+    """
+    for assignment in assignments(course):
+        result = nbgrader(course, "generate_assignment", assignment, "--force")
+        if result.returncode != 0:
+            raise CourseError(f"nbgrader could not generate {assignment}:\n{failure(result)}")
+    return assignments(course)
+
+
+def submitted_students(course, assignment):
+    """Return the ids of the students with a submission of ``assignment``."""
+    folder = course / "submitted"
+    if not folder.is_dir():
+        return []
+    return sorted(p.parent.name for p in folder.glob(f"*/{assignment}") if p.is_dir())
+
+
+def unreadable_notebooks(course, assignment, student):
+    """Return a message for each submitted notebook that is not valid JSON."""
+    problems = []
+    for path in sorted((course / "submitted" / student / assignment).glob("*.ipynb")):
+        try:
+            json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            problems.append(f"{path.relative_to(course)} is not a valid notebook (invalid JSON: {exc}). "
+                            "It was not graded; the file is kept as submitted. Fix: ask the student to "
+                            "re-save it from JupyterLab and submit again.")
+    return problems
+
+
+def scores(course, assignment, student):
+    """Return (score, max_score) of a graded submission from the gradebook, or
+    (None, None) if there is none."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        try:
+            submission = gradebook.find_submission(assignment, student)
+        except MissingEntry:
+            return None, None
+        return submission.score, submission.max_score
+
+
+def autograde(course, assignment, students=None, extra_args=()):
+    """Autograde each student's submission in its own nbgrader run; return one
+    Outcome per student, graded or with the reason it could not be graded.
+
+    Raises:
+        CourseError: the assignment does not exist.
+    """
+    check_assignment(course, assignment)
+    outcomes = []
+    for student in students or submitted_students(course, assignment):
+        problems = unreadable_notebooks(course, assignment, student)
+        if problems:
+            outcomes.append(Outcome(student, error="\n".join(problems)))
+            continue
+        start = time.monotonic()
+        result = nbgrader(course, "autograde", assignment, "--student", student, "--force", *extra_args)
+        seconds = time.monotonic() - start
+        score, max_score = scores(course, assignment, student)
+        error = None if result.returncode == 0 else failure(result)
+        outcomes.append(Outcome(student, score if error is None else None, max_score, error, seconds))
+    return outcomes
+
+
+def feedback(course, assignment):
+    """Write the HTML feedback of every graded student; return the files.
+
+    Raises:
+        CourseError: nbgrader failed.
+    """
+    check_assignment(course, assignment)
+    result = nbgrader(course, "generate_feedback", assignment, "--force")
+    if result.returncode != 0:
+        raise CourseError(f"nbgrader generate_feedback failed:\n{failure(result)}")
+    return sorted((course / "feedback").glob(f"*/{assignment}/*.html"))
+
+
+def export(course, path):
+    """Export all grades to the CSV file ``path``; return its Path.
+
+    Raises:
+        CourseError: nbgrader failed.
+    """
+    path = Path(path).resolve()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    result = nbgrader(course, "export", "--to", str(path))
+    if result.returncode != 0:
+        raise CourseError(f"nbgrader export failed:\n{failure(result)}")
+    return path
+
+
+def format_outcomes(assignment, outcomes):
+    """Return the autograde results as a table, failures explained below it."""
+    lines = [f"Autograded {assignment}: {len(outcomes)} submission(s)", "",
+             "| student | autograded score | time | status |", "|---|---|---|---|"]
+    for o in outcomes:
+        score = f"{o.score:g} / {o.max_score:g}" if o.score is not None else "-"
+        status = "graded" if o.error is None else "NOT GRADED"
+        lines.append(f"| {o.student} | {score} | {o.seconds:.0f} s | {status} |")
+    for o in outcomes:
+        if o.error:
+            lines += ["", f"{o.student}: {o.error}"]
+    return "\n".join(lines)
