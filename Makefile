@@ -14,7 +14,7 @@ ifneq ($(wildcard $(SHARED_DATA)/MANIFEST.json),)
 export DLCOURSE_DATA_DIR ?= $(SHARED_DATA)
 endif
 
-.PHONY: help venv course smoke test test-fast lab release autograde feedback grades clean
+.PHONY: help venv sandbox-tools course smoke test test-fast lab release autograde clear feedback grades bench-autograde clean
 
 help:
 	@echo "make course     execute every lecture in full into build/executed and print the summary"
@@ -24,9 +24,12 @@ help:
 	@echo "make lab        open the course in JupyterLab"
 	@echo "make venv       create .venv with the pinned dependencies"
 	@echo "make release    regenerate assignments/ from solutions/ (nbgrader generate_assignment)"
-	@echo "make autograde A=a1_layers_units   autograde every collected submission of an assignment"
+	@echo "make autograde A=a1_layers_units [WORKERS=N]  autograde every collected submission, sandboxed, in parallel"
+	@echo "make clear A=a1_layers_units S=student         count the points of a submission held for review"
 	@echo "make feedback A=a1_layers_units    write the HTML feedback of an assignment"
 	@echo "make grades     export all grades to build/grades.csv"
+	@echo "make bench-autograde   time serial nbgrader against the parallel, sandboxed grader"
+	@echo "make sandbox-tools     install bubblewrap, the grading sandbox (Debian/Ubuntu, as root)"
 
 $(STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: the course needs Python 3.11; set PYTHON=/path/to/python3.11")'
@@ -43,7 +46,7 @@ course: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/python -m dlcourse run --fast lectures/
 
-test: $(STAMP)
+test: $(STAMP) sandbox-tools
 	$(BIN)/python -m pytest
 
 test-fast: $(STAMP)
@@ -56,9 +59,20 @@ lab: $(STAMP)
 release: $(STAMP)
 	$(BIN)/python -m dlcourse release
 
-autograde: $(STAMP)
+# Grading runs each student's kernel in bubblewrap (Debian package `bubblewrap`).
+sandbox-tools:
+	@command -v bwrap >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -qq bubblewrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap; }; \
+	  else echo "error: install bubblewrap (e.g. sudo apt-get install bubblewrap): grading runs student code in it"; exit 2; fi; }
+
+autograde: $(STAMP) sandbox-tools
 	@test -n "$(A)" || { echo "error: name the assignment, e.g. make autograde A=a1_layers_units"; exit 2; }
-	$(BIN)/python -m dlcourse autograde $(A)
+	$(BIN)/python -m dlcourse autograde $(A) $(if $(WORKERS),--workers $(WORKERS))
+
+clear: $(STAMP)
+	@test -n "$(A)" -a -n "$(S)" || { echo "error: name the assignment and the student, e.g. make clear A=a1_layers_units S=alice"; exit 2; }
+	$(BIN)/python -m dlcourse clear $(A) $(S)
 
 feedback: $(STAMP)
 	@test -n "$(A)" || { echo "error: name the assignment, e.g. make feedback A=a1_layers_units"; exit 2; }
@@ -66,6 +80,9 @@ feedback: $(STAMP)
 
 grades: $(STAMP)
 	$(BIN)/python -m dlcourse export --to build/grades.csv
+
+bench-autograde: $(STAMP) sandbox-tools
+	$(BIN)/python -m dlcourse.bench $(if $(A),--assignment $(A))
 
 clean:
 	rm -rf build

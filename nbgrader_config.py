@@ -38,3 +38,12 @@ c.IgnorePattern.pattern = (
 
 # A student who deletes a test cell gets it back, graded on the original test.
 c.OverwriteCells.add_missing_cells = True
+
+# Feedback shows each hidden test cell's score and failure message, never the
+# hidden tests' code (dlcourse/feedback.py), so they can be used again.
+from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
+from nbgrader.preprocessors import GetGrades  # noqa: E402
+
+from dlcourse.feedback import HideHiddenTests  # noqa: E402
+
+c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

@@ -84,7 +84,7 @@ def test_cli_rejects_wrong_arguments(tmp_path):
     missing = run_cli("run", str(tmp_path / "nope.ipynb"))
     assert missing.returncode != 0 and "nope.ipynb is not a notebook" in missing.stderr
     zero = run_cli("run", "--timeout", "0", "lectures")
-    assert zero.returncode != 0 and "--timeout must be a positive" in zero.stderr
+    assert zero.returncode != 0 and "--timeout: must be a positive" in zero.stderr
 
 
 def test_cli_summary_and_exit_code(tmp_path):

@@ -1,0 +1,209 @@
+"""Host side: find code in a submission that tampers with its grading.
+
+The student's cells (solution cells and cells they added) are read as Python
+after IPython's own syntax transformation, never run. Each finding is a short
+reason for the instructor. None of what an honest solution of this course
+needs is flagged: building, training and evaluating Keras models, NumPy,
+pandas, matplotlib, printing, and the magics ``%matplotlib``, ``%time`` and
+``%timeit``.
+"""
+
+import ast
+
+from IPython.core.inputtransformer2 import TransformerManager
+
+# Modules whose only use in a submission here is to reach past the task:
+# other processes, files, the kernel and the grader's own machinery.
+FORBIDDEN_MODULES = {
+    "subprocess", "socket", "ctypes", "shutil", "importlib", "inspect", "gc", "builtins", "sqlite3",
+    "multiprocessing", "threading", "signal", "pty", "marshal", "IPython", "ipykernel", "zmq",
+    "jupyter_client", "nbformat", "nbgrader", "nbclient", "psutil", "tempfile",
+}
+# Names that reach the interpreter's or IPython's internals, or the grader's frames.
+FORBIDDEN_NAMES = {
+    "exec", "eval", "compile", "__import__", "globals", "vars", "setattr", "delattr", "get_ipython",
+    "__builtins__", "breakpoint", "In", "Out", "_ih", "_oh", "_dh", "_i", "_ii", "_iii",
+}
+# Attributes that reach the interpreter's internals or the grader's frames, whatever they are on.
+INTERNAL_ATTRIBUTES = {
+    "__dict__", "__globals__", "__code__", "__closure__", "__subclasses__", "__builtins__", "__bases__",
+    "__mro__", "f_back", "f_globals", "f_locals", "f_builtins", "tb_frame", "gi_frame", "cr_frame",
+    "input_transformers_cleanup", "input_transformers_post", "ast_transformers",
+}
+# Functions of os, sys, shutil, signal and pathlib that act on files, processes or the interpreter.
+SYSTEM_ATTRIBUTES = {
+    "system", "popen", "fork", "forkpty", "kill", "killpg", "remove", "unlink", "rmdir", "removedirs",
+    "rename", "replace", "chmod", "chown", "symlink", "link", "putenv", "unsetenv", "execv", "execve",
+    "execvp", "spawnv", "spawnl", "rmtree", "_getframe", "modules", "meta_path", "path_hooks",
+    "settrace", "setprofile", "addaudithook", "environ", "_exit",
+}
+SYSTEM_MODULES = {"os", "sys", "shutil", "signal", "pathlib", "Path"}
+# Special methods that let an object answer a comparison or a check in its own favour.
+FAKING_METHODS = {"__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__hash__",
+                  "__instancecheck__", "__subclasscheck__", "__getattr__", "__getattribute__",
+                  "__float__", "__int__", "__index__", "__len__", "__contains__", "__array__"}
+SAFE_MAGICS = {"matplotlib", "time", "timeit"}
+
+
+def python_source(cell_source):
+    """Return a cell's source as plain Python (IPython magics and ``!`` shell
+    lines become calls), or None if it is not valid Python."""
+    try:
+        code = TransformerManager().transform_cell(cell_source)
+        return code if ast.parse(code) is not None else None
+    except (SyntaxError, ValueError):
+        return None
+
+
+def _magic(node):
+    """Return (kind, name, body) for ``get_ipython().run_*_magic(name, ...)``, else None."""
+    if (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+            and node.func.attr in {"run_line_magic", "run_cell_magic", "system", "getoutput"}
+            and isinstance(node.func.value, ast.Call) and getattr(node.func.value.func, "id", "") == "get_ipython"):
+        args = [a.value if isinstance(a, ast.Constant) else None for a in node.args]
+        return node.func.attr, (args[0] if args else None), (args[2] if len(args) > 2 else None)
+    return None
+
+
+def _root_name(node):
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.value if not isinstance(node, ast.Call) else node.func
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _bound_names(tree):
+    """Names a piece of code binds at module level (assignments, imports, defs)."""
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, (ast.Store, ast.Del)):
+            names.add(node.id)
+        elif isinstance(node, (ast.Import, ast.ImportFrom)):
+            names.update((a.asname or a.name).split(".")[0] for a in node.names)
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(node.name)
+        elif isinstance(node, ast.Global):
+            names.update(node.names)
+    return names
+
+
+def _module_level_bindings(tree):
+    """Names bound at the top level of a cell, or declared ``global`` anywhere in it."""
+    names = set()
+    for statement in tree.body:
+        if isinstance(statement, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            names.add(statement.name)
+        else:
+            names |= _bound_names(statement)
+    names.update(n for node in ast.walk(tree) if isinstance(node, ast.Global) for n in node.names)
+    return names
+
+
+def protected_names(test_sources, setup_sources):
+    """Names the tests read that the locked setup cells define (``grading``,
+    ``keras``, the data arrays, ...): a student cell must not rebind them."""
+    setup = set()
+    for source in setup_sources:
+        code = python_source(source)
+        if code:
+            setup |= _bound_names(ast.parse(code))
+    used = set()
+    for source in test_sources:
+        code = python_source(source)
+        if code:
+            tree = ast.parse(code)
+            used |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
+    return used & setup
+
+
+def _string_path(node):
+    return (isinstance(node, ast.Constant) and isinstance(node.value, str)
+            and (node.value.startswith(("/", "~")) or "../" in node.value or node.value == ".."))
+
+
+def scan_code(source, protected, imported_modules):
+    """Return the reasons one student cell's code looks like tampering."""
+    code = python_source(source)
+    if code is None:
+        return []
+    tree = ast.parse(code)
+    reasons, allowed = [], set()
+    for node in ast.walk(tree):
+        if id(node) in allowed:
+            continue
+        magic = _magic(node)
+        if magic:
+            kind, name, body = magic
+            if kind not in {"system", "getoutput"} and name in SAFE_MAGICS:
+                allowed |= {id(n) for n in ast.walk(node)}
+            if kind in {"system", "getoutput"}:
+                reasons.append("runs a shell command (`!`)")
+            elif name not in SAFE_MAGICS:
+                reasons.append(f"uses the magic %{name}")
+            elif body:
+                reasons += scan_code(body, protected, imported_modules)
+            continue
+        if isinstance(node, (ast.Import, ast.ImportFrom)):
+            modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
+            modules += [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) else []
+            bad = sorted({m.split(".")[0] for m in modules if m.split(".")[0] in FORBIDDEN_MODULES})
+            reasons += [f"imports {m}" for m in bad]
+            if isinstance(node, ast.ImportFrom) and node.module in SYSTEM_MODULES:
+                reasons += [f"imports {node.module}.{a.name}" for a in node.names if a.name in SYSTEM_ATTRIBUTES]
+        elif isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
+            reasons.append(f"uses {node.id}")
+        elif isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES:
+            reasons.append(f"uses .{node.attr}")
+        elif isinstance(node, ast.Attribute) and node.attr in SYSTEM_ATTRIBUTES and _root_name(node) in SYSTEM_MODULES:
+            reasons.append(f"uses {ast.unparse(node)}")
+        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+            for target in targets:
+                for part in ast.walk(target):
+                    if isinstance(part, ast.Attribute) and (_root_name(part) in imported_modules | protected
+                                                            or part.attr.startswith("__")):
+                        reasons.append(f"changes {ast.unparse(part)}, which belongs to a module or the tests")
+                    if isinstance(part, ast.Subscript) and ast.unparse(part.value) in {"os.environ", "sys.modules"}:
+                        reasons.append(f"changes {ast.unparse(part.value)}")
+        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in FAKING_METHODS:
+            reasons.append(f"defines {node.name}, which can fake a comparison or a check")
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "getattr" and len(node.args) >= 2 \
+                and not isinstance(node.args[1], ast.Constant):
+            reasons.append("uses getattr with a computed name")
+        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "open" and node.args \
+                and _string_path(node.args[0]):
+            reasons.append(f"opens {node.args[0].value!r}, outside its own folder")
+        elif _string_path(node) and len(node.value) > 1:
+            reasons.append(f"names the path {node.value!r}, outside its own folder")
+    for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
+        if any(isinstance(n, ast.Attribute) and n.attr == "grading" for n in ast.walk(function)):
+            reasons.append(f"{function.name} asks whether it is being graded")
+    rebound = sorted(_module_level_bindings(tree) & protected)
+    reasons += [f"rebinds {name}, which the tests use" for name in rebound]
+    return reasons
+
+
+def scan_notebook(notebook):
+    """Return the tampering reasons (sorted, without repeats) found in the
+    student cells of an autograded notebook (an nbformat NotebookNode).
+
+    Student cells are solution cells and cells without nbgrader metadata;
+    locked cells were restored by nbgrader and are not the student's.
+    """
+    def meta(cell):
+        return cell.metadata.get("nbgrader", {})
+
+    code_cells = [c for c in notebook.cells if c.cell_type == "code"]
+    tests = [c.source for c in code_cells if meta(c).get("grade") and not meta(c).get("solution")]
+    locked = [c.source for c in code_cells if meta(c).get("locked") and not meta(c).get("grade")]
+    student = [c.source for c in code_cells if meta(c).get("solution") or not meta(c)]
+    protected = protected_names(tests, locked)
+    modules = set()
+    for source in locked + student:
+        code = python_source(source)
+        if code:
+            modules |= {(a.asname or a.name).split(".")[0] for n in ast.walk(ast.parse(code))
+                        if isinstance(n, (ast.Import, ast.ImportFrom)) for a in n.names}
+    reasons = []
+    for source in student:
+        reasons += scan_code(source, protected, modules | {"os", "sys"})
+    return sorted(set(reasons))

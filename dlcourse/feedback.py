@@ -1,0 +1,46 @@
+"""Host side: what students see of their graded notebook.
+
+:class:`HideHiddenTests` is an nbgrader preprocessor for ``generate_feedback``
+(set in ``nbgrader_config.py``). In a cell with hidden tests, the feedback
+keeps the visible tests, the cell's score and its failure message, and drops
+the hidden tests' source and the traceback lines that would quote it.
+"""
+
+from nbgrader.preprocessors import NbGraderPreprocessor
+
+BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
+PLACEHOLDER = "# (hidden tests run here; their code is not shown)"
+
+
+def without_hidden_tests(source):
+    """Return ``source`` with each hidden-test region replaced by one comment
+    line, and whether there was any."""
+    kept, hidden, inside = [], False, False
+    for line in source.splitlines():
+        if BEGIN in line:
+            inside, hidden = True, True
+            kept.append(PLACEHOLDER)
+        elif END in line:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    return "\n".join(kept), hidden
+
+
+def failure_message(output):
+    """Return an error output's one-line message, which names what was expected."""
+    message = output.get("evalue") or "a hidden test failed"
+    return f"{output.get('ename', 'Error')}: {message}"
+
+
+class HideHiddenTests(NbGraderPreprocessor):
+    """Drop hidden tests' source, and the tracebacks that quote it, from feedback."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code":
+            cell.source, hidden = without_hidden_tests(cell.source)
+            if hidden:
+                for output in cell.outputs:
+                    if output.output_type == "error":
+                        output.traceback = [failure_message(output)]
+        return cell, resources

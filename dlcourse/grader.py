@@ -1,0 +1,166 @@
+"""Host side: autograde a whole class on Dask, in parallel, with progress.
+
+The instructor's process builds one :class:`~dlcourse.submission.Job` per
+submission, sends the jobs to Dask workers (a local cluster of N worker
+processes by default, or an existing cluster through its scheduler's
+address), and merges each result into the course gradebook as it arrives
+(:mod:`dlcourse.merge`). Workers need only this Python environment; the
+course files and the submissions travel with the jobs. When a worker dies
+mid-grade, Dask runs the job again elsewhere; a result is merged once.
+"""
+
+import json
+import os
+import sqlite3
+import tempfile
+import time
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+from nbgrader.utils import parse_utc
+
+from . import merge, sandbox, submission
+from .instructor import CourseError, check_assignment, submitted_students, unreadable_notebooks
+
+
+def scoped_gradebook(course, assignment):
+    """Return the bytes of a copy of the course gradebook that knows only
+    ``assignment`` (its notebooks and cells) and no student."""
+    with tempfile.TemporaryDirectory() as tmp:
+        copy = Path(tmp) / "gradebook.db"
+        with sqlite3.connect(course / "gradebook.db") as source, sqlite3.connect(copy) as target:
+            source.backup(target)
+        with Gradebook(f"sqlite:///{copy}") as gradebook:
+            for student in [s.id for s in gradebook.students]:
+                gradebook.remove_student(student)
+            for other in [a.name for a in gradebook.assignments if a.name != assignment]:
+                gradebook.remove_assignment(other)
+        return copy.read_bytes()
+
+
+def _files(folder):
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def timestamp(course, assignment, student):
+    """Return the submission time nbgrader collected (timestamp.txt), or None."""
+    path = course / "submitted" / student / assignment / "timestamp.txt"
+    return parse_utc(path.read_text().strip()) if path.is_file() else None
+
+
+def already_graded(course, assignment, student):
+    """True when a finished merge left this student's autograded notebooks."""
+    folder = course / "autograded" / student / assignment
+    return folder.is_dir() and any(folder.glob("*.ipynb"))
+
+
+def make_jobs(course, assignment, students, limits):
+    """Return one Job per student (their files read now)."""
+    config = (course / "nbgrader_config.py").read_bytes()
+    gradebook = scoped_gradebook(course, assignment)
+    release = _files(course / "assignments" / assignment)
+    return [submission.Job(assignment, s, config, gradebook, release,
+                           _files(course / "submitted" / s / assignment), limits) for s in students]
+
+
+def _client(workers, scheduler):
+    from distributed import Client, LocalCluster
+
+    if scheduler:
+        return Client(scheduler, timeout="30s"), None
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+                           memory_limit=0, silence_logs=40)
+    return Client(cluster), cluster
+
+
+def _progress(total):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc="autograde", unit="submission", dynamic_ncols=True,
+                bar_format="{desc}: {n}/{total} graded |{bar}| {postfix} [{elapsed} elapsed, {remaining} left]")
+
+
+def autograde_class(course, assignment, students=None, workers=None, scheduler=None, force=False,
+                    limits=submission.Limits(), progress=True):
+    """Autograde every submission of ``assignment`` (or only ``students``);
+    return one :class:`~dlcourse.merge.Merged` per student, in name order.
+
+    Raises:
+        CourseError: the assignment does not exist, or nothing to grade.
+        SandboxUnavailable: no bwrap, and ``limits.sandboxed`` is True.
+    """
+    check_assignment(course, assignment)
+    if limits.sandboxed:
+        sandbox.require_bwrap()
+    if not (course / "gradebook.db").exists():
+        raise CourseError(f"{course} has no gradebook.db. Fix: run `make release` (nbgrader generate_assignment) first.")
+    everyone = students or submitted_students(course, assignment)
+    if not everyone:
+        raise CourseError(f"No submissions in {course}/submitted/*/{assignment}. Fix: collect them first (nbgrader collect).")
+    outcomes = {s: merge.Merged(s, "skipped", reasons=["already graded (use --force to grade again)"])
+                for s in everyone if not force and already_graded(course, assignment, s)}
+    for student in everyone:
+        problems = unreadable_notebooks(course, assignment, student) if student not in outcomes else []
+        if problems:
+            outcomes[student] = merge.Merged(student, "not graded", reasons=problems)
+    todo = [s for s in everyone if s not in outcomes]
+    if todo:
+        outcomes.update(_grade_on_dask(course, assignment, todo, workers or os.cpu_count(), scheduler,
+                                       limits, progress))
+    return [outcomes[s] for s in sorted(outcomes)]
+
+
+def _grade_on_dask(course, assignment, students, workers, scheduler, limits, progress):
+    from distributed import as_completed
+
+    client, cluster = _client(workers, scheduler)
+    bar = _progress(len(students)) if progress else None
+    outcomes, failures = {}, 0
+    try:
+        jobs = make_jobs(course, assignment, students, limits)
+        futures = [client.submit(submission.grade, job, key=f"grade-{assignment}-{job.student}-{time.time_ns()}",
+                                 pure=False) for job in jobs]
+        for future in as_completed(futures):
+            result = future.result()
+            outcome = merge.merge(course, assignment, result, timestamp(course, assignment, result.student))
+            outcomes[result.student] = outcome
+            failures += outcome.status != "graded"
+            if bar:
+                bar.set_postfix_str(f"{failures} not graded or for review")
+                bar.update(1)
+    finally:
+        if bar:
+            bar.close()
+        client.close()
+        if cluster:
+            cluster.close()
+    return outcomes
+
+
+def format_table(assignment, outcomes):
+    """Return the autograde results as a Markdown table, reasons below it."""
+    lines = [f"Autograded {assignment}: {len(outcomes)} submission(s)", "",
+             "| student | autograded points | time | peak memory | status |", "|---|---|---|---|---|"]
+    for o in outcomes:
+        if o.status == "review":
+            score = f"0 / {o.max_score:g} (earned {o.earned:g}, not counted)"
+        else:
+            score = f"{o.score:g} / {o.max_score:g}" if o.score is not None else "-"
+        memory = f"{o.peak_mb:.0f} MB" if o.peak_mb else "-"
+        lines.append(f"| {o.student} | {score} | {o.seconds:.0f} s | {memory} | {o.status} |")
+    for o in outcomes:
+        if o.reasons and o.status != "graded":
+            why = "; ".join(o.reasons) if o.status == "review" else "\n".join(o.reasons)
+            lines += ["", f"{o.student} ({o.status}): {why}"]
+    if any(o.status == "review" for o in outcomes):
+        lines += ["", "A submission under review has its autograded points set to 0 until you clear it: "
+                  f"`python -m dlcourse clear {assignment} STUDENT`."]
+    return "\n".join(lines)
+
+
+def save_summary(path, assignment, outcomes):
+    """Write the outcomes as JSON (for scripts and benchmarks); return the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"assignment": assignment, "outcomes": [o.__dict__ for o in outcomes]}, indent=1))
+    return path

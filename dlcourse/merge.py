@@ -1,0 +1,168 @@
+"""Host side: the trusted merge of one graded submission into the course.
+
+Only the instructor's process runs this. From a worker's :class:`Result` it
+takes the autograded notebook, caps its outputs, scores each autograded test
+cell from the executed cells (full points unless the cell raised an error;
+output on stderr, such as a progress bar or a warning, costs nothing), scans
+the student's cells for tampering, and writes the course: the autograded
+notebook, and in the gradebook the ``auto_score`` of this student's cells of
+this assignment. Manual scores, comments and other students' rows are never
+touched. A flagged submission is stored with 0 autograded points and needs
+review; ``clear`` gives it the scores it earned.
+"""
+
+import json
+from dataclasses import dataclass, field
+
+import nbformat
+from nbgrader import utils as nbgrader_utils
+from nbgrader.api import Gradebook
+
+from . import cheats
+
+MAX_OUTPUT_LINES = 200
+MAX_OUTPUT_BYTES = 20_000
+REVIEW_FILE = "review.json"
+
+
+@dataclass
+class Merged:
+    """One student's autograded outcome, as shown in the autograde table."""
+    student: str
+    status: str                        # "graded", "review" or "not graded"
+    score: float | None = None         # autograded points counted in the gradebook
+    max_score: float | None = None     # autograded points available
+    earned: float | None = None        # autograded points earned, counted or not
+    reasons: list = field(default_factory=list)
+    seconds: float = 0.0
+    peak_mb: float = 0.0
+    worker: str = ""
+
+
+def _cut_text(text, what):
+    lines = text.splitlines(keepends=True)
+    cut = "".join(lines[:MAX_OUTPUT_LINES])
+    if len(cut.encode()) > MAX_OUTPUT_BYTES:
+        cut = cut.encode()[:MAX_OUTPUT_BYTES].decode(errors="ignore")
+    if cut != text:
+        cut += (f"\n... [{what} cut here: {len(lines)} lines, {len(text.encode()):,} bytes in all; "
+                f"kept at most {MAX_OUTPUT_LINES} lines and {MAX_OUTPUT_BYTES:,} bytes] ...\n")
+    return cut
+
+
+def cap_outputs(notebook):
+    """Cap every code cell's stored outputs in place (lines and bytes per
+    output, with a note where it was cut); return the notebook."""
+    for cell in notebook.cells:
+        if cell.cell_type != "code":
+            continue
+        for output in cell.outputs:
+            if output.output_type == "stream":
+                output.text = _cut_text(output.text, "output")
+            elif output.output_type == "error":
+                output.evalue = _cut_text(output.evalue, "error message")
+                output.traceback = [_cut_text("\n".join(output.traceback), "traceback")]
+            else:
+                data = output.get("data", {})
+                for mime, value in list(data.items()):
+                    text = value if isinstance(value, str) else json.dumps(value)
+                    if len(text.encode()) > 50 * MAX_OUTPUT_BYTES:
+                        data.pop(mime)
+                        data.setdefault("text/plain", f"[{mime} output of {len(text):,} bytes not kept]")
+                    elif mime == "text/plain" or mime == "text/html":
+                        data[mime] = _cut_text(text, "output")
+    return notebook
+
+
+def is_test_cell(cell):
+    meta = cell.metadata.get("nbgrader", {})
+    return cell.cell_type == "code" and meta.get("grade") and not meta.get("solution")
+
+
+def cell_score(cell, points):
+    """Autograded score of a cell: a test cell gets its points unless it
+    raised an error; a graded answer cell gets 0 if left unchanged, else None
+    (graded by hand)."""
+    if is_test_cell(cell):
+        return 0.0 if any(o.output_type == "error" for o in cell.outputs) else float(points)
+    meta = cell.metadata.get("nbgrader", {})
+    if meta.get("solution") and meta.get("checksum") == nbgrader_utils.compute_checksum(cell):
+        return 0.0
+    return None
+
+
+def earned_scores(notebook, max_scores):
+    """Return {grade_id: autograded score} for the gradebook's grade cells
+    ``max_scores`` ({grade_id: points}); a grade cell missing from the
+    notebook scores 0."""
+    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in notebook.cells}
+    return {grade_id: (cell_score(cells[grade_id], points) if grade_id in cells else 0.0)
+            for grade_id, points in max_scores.items()}
+
+
+def merge(course, assignment, result, timestamp=None):
+    """Merge a worker's Result into the course; return a :class:`Merged`."""
+    base = Merged(result.student, "not graded", seconds=result.seconds, peak_mb=result.peak_mb,
+                  worker=result.worker)
+    if result.error:
+        base.reasons = [result.error]
+        return base
+    notebooks, earned, reasons, test_points = {}, {}, [], 0.0
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(url) as gradebook:
+        gradebook.update_or_create_student(result.student)
+        if timestamp:
+            gradebook.update_or_create_submission(assignment, result.student, timestamp=timestamp)
+        else:
+            gradebook.update_or_create_submission(assignment, result.student)
+    with Gradebook(url) as gradebook:
+        for book in gradebook.find_assignment(assignment).notebooks:
+            if book.name not in result.notebooks:
+                base.reasons = [f"no autograded notebook {book.name}.ipynb came back from grading"]
+                return base
+            notebooks[book.name] = cap_outputs(nbformat.reads(result.notebooks[book.name], as_version=4))
+            earned[book.name] = earned_scores(notebooks[book.name], {c.name: c.max_score for c in book.grade_cells})
+            test_points += sum(c.max_score for c in book.grade_cells if c.cell_type == "code")
+            reasons += cheats.scan_notebook(notebooks[book.name])
+        flagged = bool(reasons)
+        _write_scores(gradebook, assignment, result.student, earned, flagged)
+    # The autograded notebooks are written last: their presence marks a finished merge.
+    folder = course / "autograded" / result.student / assignment
+    folder.mkdir(parents=True, exist_ok=True)
+    review = folder / REVIEW_FILE
+    if flagged:
+        review.write_text(json.dumps({"reasons": reasons, "earned": earned}, indent=1))
+    elif review.exists():
+        review.unlink()
+    for name, notebook in notebooks.items():
+        nbformat.write(notebook, folder / f"{name}.ipynb")
+    total = sum(v for scores in earned.values() for v in scores.values() if v is not None)
+    return Merged(result.student, "review" if flagged else "graded", 0.0 if flagged else total, test_points,
+                  total, reasons, result.seconds, result.peak_mb, result.worker)
+
+
+def _write_scores(gradebook, assignment, student, earned, flagged):
+    for notebook, scores in earned.items():
+        submitted = gradebook.find_submission_notebook(notebook, assignment, student)
+        for grade in submitted.grades:
+            score = scores.get(grade.name)
+            grade.auto_score = 0.0 if (flagged and score is not None) else score
+            grade.needs_manual_grade = flagged or grade.manual_score is not None or grade.auto_score is None
+    gradebook.db.commit()
+
+
+def clear_review(course, assignment, student):
+    """Count a reviewed submission's autograded points after all; return the
+    total now counted.
+
+    Raises:
+        FileNotFoundError: the submission is not waiting for review.
+    """
+    review = course / "autograded" / student / assignment / REVIEW_FILE
+    if not review.exists():
+        raise FileNotFoundError(f"{student}'s {assignment} is not waiting for review (no {review}).")
+    earned = json.loads(review.read_text())["earned"]
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        _write_scores(gradebook, assignment, student, earned, flagged=False)
+    review.rename(review.with_name("review-cleared.json"))
+    return sum(v for scores in earned.values() for v in scores.values() if v is not None)

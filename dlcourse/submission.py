@@ -1,0 +1,181 @@
+"""Host side: grade one submission in a throwaway course directory.
+
+This is what a grading worker runs (on this machine or on a Dask worker
+elsewhere). Everything it needs arrives in a :class:`Job` as bytes, and
+everything it produces leaves in a :class:`Result`; no shared file system is
+assumed. The throwaway course holds the course's nbgrader configuration, the
+release version of the assignment, a gradebook that knows only this
+assignment, and the student's files. nbgrader runs there as the grader; the
+student's kernel runs in the sandbox (:mod:`dlcourse.sandbox`) and can write
+only the copy of its own files. A wall-time and a memory limit on the whole
+grading stop a hang or a memory bomb; the worker then kills every process the
+grading started.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from . import sandbox
+
+POLL_SECONDS = 0.25
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How long and how much memory one submission may take."""
+    wall_seconds: int = 600      # the whole notebook, start to end
+    memory_mb: int = 6000        # the kernel and nbgrader together (resident memory)
+    cell_seconds: int = 300      # one cell (nbgrader's Execute.timeout)
+    sandboxed: bool = True       # False only when the instructor passes --unsafe-no-sandbox
+
+
+@dataclass(frozen=True)
+class Job:
+    """Everything needed to grade one student's submission of one assignment."""
+    assignment: str
+    student: str
+    config: bytes                  # the course's nbgrader_config.py
+    gradebook: bytes               # a gradebook.db that knows only this assignment
+    release: dict                  # path relative to the assignment folder -> bytes
+    submission: dict               # path relative to the submission folder -> bytes
+    limits: Limits = Limits()
+
+
+@dataclass
+class Result:
+    """What grading one submission produced."""
+    student: str
+    notebooks: dict = field(default_factory=dict)   # notebook name -> autograded .ipynb text
+    error: str | None = None
+    seconds: float = 0.0
+    peak_mb: float = 0.0
+    worker: str = ""
+
+
+def _write_tree(root, files):
+    root.mkdir(parents=True, exist_ok=True)
+    for relative, content in files.items():
+        path = (root / relative).resolve()
+        if root.resolve() not in path.parents:
+            raise ValueError(f"refusing to write {relative!r} outside {root}")
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+
+def _tree(pid):
+    try:
+        parent = psutil.Process(pid)
+        return [parent, *parent.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return []
+
+
+def _rss_mb(processes):
+    total = 0
+    for process in processes:
+        try:
+            total += process.memory_info().rss
+        except psutil.NoSuchProcess:
+            pass
+    return total / 2**20
+
+
+def _kill(processes):
+    for process in processes:
+        try:
+            process.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(processes, timeout=10)
+
+
+def _supervise(process, limits):
+    """Wait for ``process`` within the limits; return (error or None, peak MB).
+    Kills the whole process tree when a limit is hit, and always at the end."""
+    start, peak, error = time.monotonic(), 0.0, None
+    known = {}
+    while process.poll() is None:
+        tree = _tree(process.pid)
+        known.update({p.pid: p for p in tree})
+        peak = max(peak, _rss_mb(tree))
+        if peak > limits.memory_mb:
+            error = (f"The submission used more than the memory limit of {limits.memory_mb} MB, so its "
+                     "grading was stopped and it got no autograded points. Fix: check for a model or an array "
+                     "far bigger than the task needs (the limit is --memory-mb).")
+        elif time.monotonic() - start > limits.wall_seconds:
+            error = (f"The submission ran longer than the wall-time limit of {limits.wall_seconds} s for the "
+                     "whole notebook, so its grading was stopped and it got no autograded points. Fix: check "
+                     "for an endless loop or training far longer than asked (the limit is --wall-seconds).")
+        if error:
+            break
+        time.sleep(POLL_SECONDS)
+    _kill(list(known.values()) + _tree(process.pid))
+    process.wait()
+    return error, peak
+
+
+def failure(output):
+    """Return nbgrader's error lines from a failed run's output, or its last
+    lines, after a plain explanation when the kernel died."""
+    lines = output.splitlines()
+    errors = [l for l in lines if "| ERROR]" in l or re.match(r"^\w*(Error|Exception):", l.strip())]
+    text = "\n".join((errors or lines)[-8:])
+    if "Kernel died" in text or "DeadKernelError" in text:
+        text = ("The kernel died while running this submission (the code exited the process or crashed), so it "
+                "could not be autograded; the submitted file is unchanged. Grade it by hand in the formgrader, "
+                "or ask the student to fix it and resubmit.\n" + text)
+    return text
+
+
+def nbgrader_command(job, runtime):
+    """Return the nbgrader command that autogrades the job in its throwaway course."""
+    return [sys.executable, "-m", "nbgrader", "autograde", job.assignment, "--student", job.student, "--force",
+            "--CourseDirectory.source_directory=release",
+            f"--Execute.kernel_name={sandbox.KERNEL_NAME}",
+            # The kernel has no network: the grader reaches it through Unix sockets in `runtime`.
+            "--KernelManager.transport=ipc", f"--KernelManager.ip={runtime / 'kernel'}",
+            f"--Execute.timeout={job.limits.cell_seconds}"]
+
+
+def grade(job):
+    """Grade one submission in a throwaway course; return its Result (with
+    ``error`` set, never raised, when it could not be graded)."""
+    started = time.monotonic()
+    work = Path(tempfile.mkdtemp(prefix=f"dlcourse-{job.student}-"))
+    try:
+        course, runtime, home, jupyter = (work / name for name in ("course", "runtime", "home", "jupyter"))
+        _write_tree(course, {"nbgrader_config.py": job.config, "gradebook.db": job.gradebook})
+        _write_tree(course / "release" / job.assignment, job.release)
+        _write_tree(course / "submitted" / job.student / job.assignment, job.submission)
+        student_files = course / "autograded" / job.student / job.assignment
+        for folder in (runtime, home, student_files):
+            folder.mkdir(parents=True, exist_ok=True)
+        sandbox.write_kernelspec(jupyter, [student_files, runtime, home], home, job.limits.sandboxed)
+
+        env = dict(os.environ, JUPYTER_PATH=str(jupyter), JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime),
+                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
+        env.pop("PYTEST_CURRENT_TEST", None)  # under pytest, ipykernel would not capture stderr
+        log = work / "nbgrader.log"
+        with open(log, "w") as out:
+            process = subprocess.Popen(nbgrader_command(job, runtime), cwd=course, env=env, stdout=out,
+                                       stderr=subprocess.STDOUT, start_new_session=True)
+            error, peak = _supervise(process, job.limits)
+        if error is None and process.returncode != 0:
+            error = failure(log.read_text(errors="replace"))
+        notebooks = {} if error else {p.stem: p.read_text() for p in sorted(student_files.glob("*.ipynb"))}
+        if error is None and not notebooks:
+            error = "nbgrader wrote no autograded notebook:\n" + failure(log.read_text(errors="replace"))
+        return Result(job.student, notebooks, error, time.monotonic() - started, peak, os.uname().nodename)
+    except sandbox.SandboxUnavailable as exc:
+        return Result(job.student, error=str(exc), seconds=time.monotonic() - started)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
