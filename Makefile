@@ -82,7 +82,7 @@ grades: $(STAMP)
 	$(BIN)/python -m dlcourse export --to build/grades.csv
 
 bench-autograde: $(STAMP) sandbox-tools
-	$(BIN)/python -m dlcourse.bench $(if $(A),--assignment $(A))
+	$(BIN)/python tests/bench_autograde.py $(if $(A),--assignment $(A))
 
 clean:
 	rm -rf build

@@ -29,8 +29,8 @@ def without_hidden_tests(source):
 
 def failure_message(output):
     """Return an error output's one-line message, which names what was expected."""
-    message = output.get("evalue") or "a hidden test failed"
-    return f"{output.get('ename', 'Error')}: {message}"
+    name, message = output.get("ename", "Error"), output.get("evalue")
+    return f"{name}: {message}" if message else f"{name} (raised while this cell's tests ran)"
 
 
 class HideHiddenTests(NbGraderPreprocessor):

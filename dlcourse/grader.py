@@ -95,6 +95,10 @@ def autograde_class(course, assignment, students=None, workers=None, scheduler=N
     if not (course / "gradebook.db").exists():
         raise CourseError(f"{course} has no gradebook.db. Fix: run `make release` (nbgrader generate_assignment) first.")
     everyone = students or submitted_students(course, assignment)
+    for student in everyone:
+        if not (course / "submitted" / student / assignment).is_dir():
+            raise CourseError(f"{student} has no submission of {assignment} (no {course}/submitted/{student}/"
+                              f"{assignment}). Fix: check the name, or collect it first (nbgrader collect).")
     if not everyone:
         raise CourseError(f"No submissions in {course}/submitted/*/{assignment}. Fix: collect them first (nbgrader collect).")
     outcomes = {s: merge.Merged(s, "skipped", reasons=["already graded (use --force to grade again)"])

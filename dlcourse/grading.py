@@ -27,13 +27,43 @@ def regularizer_factors(config):
     return {"l1": float(inner.get("l1", 0.0)), "l2": float(inner.get("l2", 0.0))}
 
 
+# The layer classes the assignments use, matched exactly: a subclass could
+# report one configuration and compute another.
+LAYER_TYPES = {keras.layers.Dense: "Dense", keras.layers.Dropout: "Dropout"}
+# Layers that only apply an activation, and that activation's name.
+ACTIVATION_LAYERS = {keras.layers.Activation: None, keras.layers.ReLU: "relu", keras.layers.Softmax: "softmax"}
+SHOWN_KEYS = {"Dense": ("units", "activation"), "Dropout": ("rate",)}
+
+
+def _activation_name(layer):
+    if type(layer) is keras.layers.Activation:
+        return layer.get_config()["activation"]
+    return ACTIVATION_LAYERS[type(layer)]
+
+
 def describe_layers(model):
-    """Return one dict per layer: its type, and its units, activation,
-    dropout rate and regularizer factors where the layer has them."""
+    """Return one dict per computing layer: its type, and its units,
+    activation, dropout rate and regularizer factors where it has them.
+
+    The description is of what the model computes: an input layer is left
+    out, and an ``Activation`` (or ``ReLU``, ``Softmax``) layer right after a
+    linear ``Dense`` layer counts as that layer's activation.
+
+    Raises:
+        AssertionError: ``model`` is not a Keras model.
+    """
+    assert isinstance(model, keras.Model), f"Expected a Keras model, but got a {type(model).__name__}."
     described = []
     for layer in model.layers:
+        if type(layer) is keras.layers.InputLayer:
+            continue
+        if type(layer) in ACTIVATION_LAYERS and described and "activation" in described[-1]:
+            before, after = described[-1]["activation"], _activation_name(layer)
+            if before == "linear" or before == after == "relu":  # relu(relu(x)) is relu(x)
+                described[-1]["activation"] = after
+                continue
         config = layer.get_config()
-        entry = {"type": type(layer).__name__}
+        entry = {"type": LAYER_TYPES.get(type(layer), type(layer).__name__)}
         for key in ("units", "activation", "rate"):
             if key in config:
                 entry[key] = config[key]
@@ -43,8 +73,9 @@ def describe_layers(model):
     return described
 
 
-def _show(entry):
-    details = ", ".join(f"{k}={v!r}" for k, v in entry.items() if k != "type")
+def _show(entry, keys=None):
+    keys = [k for k in (keys or entry) if k != "type" and k in entry]
+    details = ", ".join(f"{k}={entry[k]!r}" for k in keys)
     return f"{entry['type']}({details})"
 
 
@@ -53,29 +84,35 @@ def _same(expected, actual):
         return math.isclose(expected, actual, rel_tol=1e-6, abs_tol=1e-9)
     if isinstance(expected, dict) and isinstance(actual, dict):
         return expected.keys() == actual.keys() and all(_same(expected[k], actual[k]) for k in expected)
-    return expected == actual
+    return type(expected) is type(actual) and expected == actual if expected is not None else actual is None
 
 
-def check_layers(model, expected):
+def check_layers(model, expected, only=None):
     """Assert that the model's layers match ``expected``, a list of dicts with
     the keys of :func:`describe_layers` to compare (others are ignored).
+    With ``only`` (layer type names), other layers are left out first, so
+    that a test of the Dense layers is not failed by a mistake in Dropout.
 
     Raises:
-        AssertionError: naming the first layer that differs, or the layer counts.
+        AssertionError: naming the first layer that differs, with the expected
+            and the actual layers side by side, each shown with the keys
+            compared for its own type.
     """
-    actual = describe_layers(model)
-    wanted = " -> ".join(_show(e) for e in expected)
-    found = " -> ".join(_show({k: a.get(k) for k in e}) for e, a in zip(expected, actual))
+    actual = [a for a in describe_layers(model) if only is None or a["type"] in only]
+    compared = {}
+    for entry in expected:
+        compared.setdefault(entry["type"], {}).update(dict.fromkeys(k for k in entry if k != "type"))
+
+    def shown(entry):
+        return _show(entry, compared.get(entry["type"]) or SHOWN_KEYS.get(entry["type"], ()))
+
+    table = (f"\nExpected:   {' -> '.join(_show(e) for e in expected)}"
+             f"\nYour model: {' -> '.join(shown(a) for a in actual)}")
     assert len(actual) == len(expected), (
-        f"Expected {len(expected)} layers ({wanted}), but the model has {len(actual)}: "
-        f"{' -> '.join(_show(a) for a in actual)}"
-    )
+        f"Expected {len(expected)} layers, but the model has {len(actual)}.{table}")
     for position, (want, have) in enumerate(zip(expected, actual), start=1):
-        for key, value in want.items():
-            assert _same(value, have.get(key)), (
-                f"Layer {position} should be {_show(want)}, but it is "
-                f"{_show({k: have.get(k) for k in want})}.\nExpected: {wanted}\nYour model: {found}"
-            )
+        differs = [k for k in want if not _same(want[k], have.get(k))]
+        assert not differs, f"Layer {position} should be {_show(want)}, but it is {shown(have)}.{table}"
 
 
 def loss_name(model):
@@ -118,6 +155,9 @@ def check_regularizer(regularizer, l1=0.0, l2=0.0, label="The regularizer"):
     Raises:
         AssertionError: saying which factors were expected and found.
     """
+    kinds = (keras.regularizers.L1, keras.regularizers.L2, keras.regularizers.L1L2)
+    assert regularizer is None or type(regularizer) in kinds, (
+        f"{label} should be a keras.regularizers L1, L2 or L1L2 object (or None), not a {type(regularizer).__name__}.")
     config = None if regularizer is None else keras.regularizers.serialize(regularizer)
     found = regularizer_factors(config)
     assert _same({"l1": float(l1), "l2": float(l2)}, found), (

@@ -1,35 +1,23 @@
-"""The instructor's nbgrader steps, run so that one bad submission never stops
-the others.
+"""Host side: the instructor's nbgrader steps other than autograding
+(release, feedback, export), and the checks they share with it.
 
 Every command works on a course directory (the repository root, or a copy)
 holding ``nbgrader_config.py``. nbgrader is run as a subprocess of this
 Python, with this environment's ``bin/`` first on PATH (nbgrader needs its
-``alembic`` there).
+``alembic`` there). Autograding is :mod:`dlcourse.grader`.
 """
 
 import json
 import os
-import re
 import subprocess
 import sys
-import time
-from dataclasses import dataclass
 from pathlib import Path
 
-from nbgrader.api import Gradebook, MissingEntry
+from .submission import failure as nbgrader_failure
 
 
 class CourseError(RuntimeError):
     """The course directory or an assignment name is wrong."""
-
-
-@dataclass
-class Outcome:
-    student: str
-    score: float | None = None
-    max_score: float | None = None
-    error: str | None = None
-    seconds: float = 0.0
 
 
 def course_dir(path="."):
@@ -65,16 +53,8 @@ def check_assignment(course, assignment):
 
 
 def failure(result):
-    """Return nbgrader's error lines from a failed run, or its last lines,
-    after a plain explanation when the kernel died."""
-    lines = (result.stdout + result.stderr).splitlines()
-    errors = [l for l in lines if "| ERROR]" in l or re.match(r"^\w*(Error|Exception):", l.strip())]
-    text = "\n".join((errors or lines)[-8:])
-    if "Kernel died" in text:
-        text = ("The kernel died while running this submission (the code exited the process or ran out "
-                "of memory), so it could not be autograded; the submitted file is unchanged. Grade it by "
-                "hand in the formgrader, or ask the student to fix it and resubmit.\n" + text)
-    return text
+    """Return nbgrader's error lines from a failed run (a CompletedProcess)."""
+    return nbgrader_failure(result.stdout + result.stderr)
 
 
 def release(course):
@@ -111,40 +91,6 @@ def unreadable_notebooks(course, assignment, student):
     return problems
 
 
-def scores(course, assignment, student):
-    """Return (score, max_score) of a graded submission from the gradebook, or
-    (None, None) if there is none."""
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        try:
-            submission = gradebook.find_submission(assignment, student)
-        except MissingEntry:
-            return None, None
-        return submission.score, submission.max_score
-
-
-def autograde(course, assignment, students=None, extra_args=()):
-    """Autograde each student's submission in its own nbgrader run; return one
-    Outcome per student, graded or with the reason it could not be graded.
-
-    Raises:
-        CourseError: the assignment does not exist.
-    """
-    check_assignment(course, assignment)
-    outcomes = []
-    for student in students or submitted_students(course, assignment):
-        problems = unreadable_notebooks(course, assignment, student)
-        if problems:
-            outcomes.append(Outcome(student, error="\n".join(problems)))
-            continue
-        start = time.monotonic()
-        result = nbgrader(course, "autograde", assignment, "--student", student, "--force", *extra_args)
-        seconds = time.monotonic() - start
-        score, max_score = scores(course, assignment, student)
-        error = None if result.returncode == 0 else failure(result)
-        outcomes.append(Outcome(student, score if error is None else None, max_score, error, seconds))
-    return outcomes
-
-
 def feedback(course, assignment):
     """Write the HTML feedback of every graded student; return the files.
 
@@ -170,17 +116,3 @@ def export(course, path):
     if result.returncode != 0:
         raise CourseError(f"nbgrader export failed:\n{failure(result)}")
     return path
-
-
-def format_outcomes(assignment, outcomes):
-    """Return the autograde results as a table, failures explained below it."""
-    lines = [f"Autograded {assignment}: {len(outcomes)} submission(s)", "",
-             "| student | autograded score | time | status |", "|---|---|---|---|"]
-    for o in outcomes:
-        score = f"{o.score:g} / {o.max_score:g}" if o.score is not None else "-"
-        status = "graded" if o.error is None else "NOT GRADED"
-        lines.append(f"| {o.student} | {score} | {o.seconds:.0f} s | {status} |")
-    for o in outcomes:
-        if o.error:
-            lines += ["", f"{o.student}: {o.error}"]
-    return "\n".join(lines)

@@ -12,6 +12,7 @@ review; ``clear`` gives it the scores it earned.
 """
 
 import json
+import warnings
 from dataclasses import dataclass, field
 
 import nbformat
@@ -22,6 +23,7 @@ from . import cheats
 
 MAX_OUTPUT_LINES = 200
 MAX_OUTPUT_BYTES = 20_000
+FLOOD_BYTES = 1_000_000   # one cell printing more than this is flagged for review
 REVIEW_FILE = "review.json"
 
 
@@ -48,6 +50,17 @@ def _cut_text(text, what):
         cut += (f"\n... [{what} cut here: {len(lines)} lines, {len(text.encode()):,} bytes in all; "
                 f"kept at most {MAX_OUTPUT_LINES} lines and {MAX_OUTPUT_BYTES:,} bytes] ...\n")
     return cut
+
+
+def floods(notebook):
+    """Return a reason for each cell whose outputs exceed FLOOD_BYTES."""
+    reasons = []
+    for number, cell in enumerate(notebook.cells, start=1):
+        size = len(json.dumps(cell.get("outputs", [])).encode())
+        if cell.cell_type == "code" and size > FLOOD_BYTES:
+            reasons.append(f"cell {number} wrote {size / 1e6:.0f} MB of output (kept the first "
+                           f"{MAX_OUTPUT_BYTES:,} bytes)")
+    return reasons
 
 
 def cap_outputs(notebook):
@@ -109,7 +122,10 @@ def merge(course, assignment, result, timestamp=None):
         return base
     notebooks, earned, reasons, test_points = {}, {}, [], 0.0
     url = f"sqlite:///{course / 'gradebook.db'}"
-    with Gradebook(url) as gradebook:
+    with Gradebook(url) as gradebook, warnings.catch_warnings():
+        # nbgrader's update_or_create_submission autoflushes while it builds the
+        # new rows and SQLAlchemy warns; the rows are added and committed right after.
+        warnings.filterwarnings("ignore", message=".*not in session, add operation along")
         gradebook.update_or_create_student(result.student)
         if timestamp:
             gradebook.update_or_create_submission(assignment, result.student, timestamp=timestamp)
@@ -120,7 +136,9 @@ def merge(course, assignment, result, timestamp=None):
             if book.name not in result.notebooks:
                 base.reasons = [f"no autograded notebook {book.name}.ipynb came back from grading"]
                 return base
-            notebooks[book.name] = cap_outputs(nbformat.reads(result.notebooks[book.name], as_version=4))
+            executed = nbformat.reads(result.notebooks[book.name], as_version=4)
+            reasons += floods(executed)
+            notebooks[book.name] = cap_outputs(executed)
             earned[book.name] = earned_scores(notebooks[book.name], {c.name: c.max_score for c in book.grade_cells})
             test_points += sum(c.max_score for c in book.grade_cells if c.cell_type == "code")
             reasons += cheats.scan_notebook(notebooks[book.name])

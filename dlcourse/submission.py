@@ -136,6 +136,16 @@ def failure(output):
     return text
 
 
+def worker_name():
+    """Return the name of the Dask worker running this, or the host name."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except (ImportError, ValueError):
+        return os.uname().nodename
+
+
 def nbgrader_command(job, runtime):
     """Return the nbgrader command that autogrades the job in its throwaway course."""
     return [sys.executable, "-m", "nbgrader", "autograde", job.assignment, "--student", job.student, "--force",
@@ -174,7 +184,7 @@ def grade(job):
         notebooks = {} if error else {p.stem: p.read_text() for p in sorted(student_files.glob("*.ipynb"))}
         if error is None and not notebooks:
             error = "nbgrader wrote no autograded notebook:\n" + failure(log.read_text(errors="replace"))
-        return Result(job.student, notebooks, error, time.monotonic() - started, peak, os.uname().nodename)
+        return Result(job.student, notebooks, error, time.monotonic() - started, peak, worker_name())
     except sandbox.SandboxUnavailable as exc:
         return Result(job.student, error=str(exc), seconds=time.monotonic() - started)
     finally:

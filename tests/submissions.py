@@ -1,0 +1,119 @@
+"""Building submissions for the grading tests, and reading their scores.
+
+A submission is the committed student version with some cells' sources
+replaced: by the solution's code, by a typical mistake, or by an attack.
+Expected scores are derived from the gradebook's maximum scores and the test
+cells that should fail, never written down as totals.
+"""
+
+import re
+import shutil
+
+import nbformat
+from nbgrader.api import Gradebook
+
+from conftest import ROOT
+from dlcourse import grader, instructor
+
+SOLUTION_MARK = re.compile(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
+
+
+def student_version(assignment):
+    return nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
+
+
+def solution_code(assignment):
+    """Return {grade_id: source} of the solution's code cells, without the markers."""
+    source = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    return {c.metadata.nbgrader["grade_id"]: "\n".join(l for l in c.source.splitlines() if not SOLUTION_MARK.search(l))
+            for c in source.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+
+
+def hidden_test_lines(assignment, min_length=20):
+    """Return the distinctive lines of the assignment's hidden tests."""
+    source = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    lines, inside = set(), False
+    for cell in source.cells:
+        for line in cell.source.splitlines():
+            if "BEGIN HIDDEN TESTS" in line:
+                inside = True
+            elif "END HIDDEN TESTS" in line:
+                inside = False
+            elif inside and len(line.strip()) >= min_length:
+                lines.add(line.strip())
+    return lines
+
+
+def fill(notebook, answers):
+    """Return a copy of ``notebook`` with these cells' sources replaced."""
+    notebook = nbformat.from_dict(notebook)
+    for cell in notebook.cells:
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if grade_id in answers:
+            cell.source = answers[grade_id]
+    return notebook
+
+
+def solved(assignment, **changes):
+    """The student version with the solution filled in, and ``changes``
+    ({grade_id: source}) on top."""
+    return fill(student_version(assignment), {**solution_code(assignment), **changes})
+
+
+def with_cell(notebook, source, after):
+    """Return a copy with a new student code cell after the cell ``after``."""
+    notebook = nbformat.from_dict(notebook)
+    index = next(i for i, c in enumerate(notebook.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == after)
+    notebook.cells.insert(index + 1, nbformat.v4.new_code_cell(source))
+    return notebook
+
+
+def without(notebook, grade_ids):
+    notebook = nbformat.from_dict(notebook)
+    notebook.cells = [c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") not in grade_ids]
+    return notebook
+
+
+def submit(course, student, assignment, notebook):
+    folder = course / "submitted" / student / assignment
+    if folder.exists():
+        shutil.rmtree(folder)
+    folder.mkdir(parents=True)
+    if isinstance(notebook, str):
+        (folder / f"{assignment}.ipynb").write_text(notebook)
+    else:
+        nbformat.write(notebook, folder / f"{assignment}.ipynb")
+
+
+def new_course(path):
+    """A copy of the course directory at ``path`` whose gradebook knows every assignment."""
+    path.mkdir(parents=True, exist_ok=True)
+    shutil.copy(ROOT / "nbgrader_config.py", path)
+    shutil.copytree(ROOT / "solutions", path / "solutions")
+    instructor.release(path)
+    return path
+
+
+def cell_scores(course, assignment, student):
+    """Return {grade_id: autograded score} of the code test cells of a graded submission."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        notebook = gradebook.find_submission_notebook(assignment, assignment, student)
+        return {g.name: g.auto_score for g in notebook.grades if g.cell.cell_type == "code"}
+
+
+def max_scores(course, assignment):
+    """Return {grade_id: points} of the assignment's autograded test cells."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        return {c.name: c.max_score for c in gradebook.find_notebook(assignment, assignment).grade_cells
+                if c.cell_type == "code"}
+
+
+def expected_scores(course, assignment, failing=()):
+    """The scores of a submission that fails exactly the tests ``failing``."""
+    return {k: (0.0 if k in failing else v) for k, v in max_scores(course, assignment).items()}
+
+
+def save_report(name, assignment, outcomes):
+    """Keep the autograde table (scores, time and memory per submission) in build/."""
+    (ROOT / "build").mkdir(exist_ok=True)
+    (ROOT / "build" / f"autograde-{name}.md").write_text(grader.format_table(assignment, outcomes) + "\n")

@@ -1,0 +1,178 @@
+"""The grading pieces that need no kernel: the tamper scan, scoring from
+executed cells, output caps, feedback without hidden tests, the layer
+checks, and the sandbox's refusal when no sandbox tool is installed."""
+
+import json
+
+import keras
+import nbformat
+import pytest
+from keras import layers
+
+from conftest import ROOT
+from dlcourse import cheats, feedback, grader, grading, merge, sandbox, submission
+from dlcourse.__main__ import main
+from submissions import fill, solution_code, student_version
+
+ASSIGNMENTS = ["a1_layers_units", "a2_dropout_l2", "a3_regression"]
+
+HONEST = {
+    "magics": "%matplotlib inline\nimport matplotlib.pyplot as plt",
+    "timed cell": "%%time\nmaes = [1, 2, 3]",
+    "pandas": "import pandas as pd\ntable = pd.DataFrame({'a': [1]}).rename(columns={'a': 'b'})",
+    "ordinary methods": "xs = [1, 2]\nxs.remove(1)\nname = 'a/b'.replace('/', '-')\nprint(type(xs).__name__)",
+    "class name": "model = keras.Sequential()\nprint(model.__class__.__name__, getattr(model, 'name'))",
+    "guarded experiment": "if not grading.grading():\n    history = train_and_validate(build_network([64]), epochs=20)",
+    "own helper": "def smooth(points, factor=0.9):\n    out = []\n    for p in points:\n        out.append(p)\n    return out",
+    "tqdm": "from tqdm.auto import tqdm\nfor fold in tqdm(range(4)):\n    pass",
+}
+
+ATTACKS = {
+    "patches a helper": ("from dlcourse import grading as g\ng.check_layers = print", "changes g.check_layers"),
+    "rebinds grading": ("grading = None", "rebinds grading"),
+    "fakes equality": ("class A:\n    def __eq__(self, other):\n        return True", "defines __eq__"),
+    "input transformer": ("get_ipython().input_transformers_post.append(str)", "input_transformers_post"),
+    "shell": ("!cat /etc/passwd", "shell command"),
+    "other magic": ("%load ../../solutions/a1.py", "magic %load"),
+    "removes a file": ("import os\nos.remove('x')", "os.remove"),
+    "absolute path": ("data = open('/course/gradebook.db', 'rb').read()", "outside its own folder"),
+    "parent folder": ("data = open('../../gradebook.db', 'rb').read()", "outside its own folder"),
+    "subprocess": ("import subprocess", "imports subprocess"),
+    "sockets": ("from socket import create_connection", "imports socket"),
+    "exec": ("exec('print(1)')", "uses exec"),
+    "frames": ("import sys\nf = sys._getframe(1)", "sys._getframe"),
+    "history": ("print(In[-1])", "uses In"),
+    "environment": ("import os\nprint(os.environ)", "os.environ"),
+    "graded switch": ("def normalize(a, b):\n    if grading.grading():\n        return a, b", "asks whether it is being graded"),
+    "sys.modules": ("import sys\nsys.modules['dlcourse.grading'] = None", "sys.modules"),
+    "computed getattr": ("name = 'check_' + 'layers'\nf = getattr(grading, name)", "getattr with a computed name"),
+}
+
+
+def a1_notebook(extra_source):
+    notebook = fill(student_version("a1_layers_units"), solution_code("a1_layers_units"))
+    notebook.cells.append(nbformat.v4.new_code_cell(extra_source))
+    return notebook
+
+
+@pytest.mark.parametrize("assignment", ASSIGNMENTS)
+def test_the_solutions_are_never_flagged(assignment):
+    source = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    assert cheats.scan_notebook(source) == []
+    assert cheats.scan_notebook(fill(student_version(assignment), solution_code(assignment))) == []
+
+
+@pytest.mark.parametrize("name", HONEST)
+def test_honest_code_is_never_flagged(name):
+    assert cheats.scan_notebook(a1_notebook(HONEST[name])) == []
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_each_kind_of_tampering_is_flagged_with_its_reason(name):
+    code, reason = ATTACKS[name]
+    found = cheats.scan_notebook(a1_notebook(code))
+    assert any(reason in r for r in found), f"{name}: expected a reason with {reason!r}, got {found}"
+
+
+def test_locked_cells_are_not_held_against_the_student():
+    notebook = a1_notebook("")
+    setup = next(c for c in notebook.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    assert "import" in setup.source and cheats.scan_notebook(notebook) == []
+
+
+def test_scores_come_from_errors_only_and_never_from_stderr():
+    cell = nbformat.v4.new_code_cell("assert True", metadata={"nbgrader": {"grade": True, "solution": False,
+                                                                          "grade_id": "t", "points": 3}})
+    cell.outputs = [nbformat.v4.new_output("stream", name="stderr", text="100%|#####| 4/4 folds\n")]
+    assert merge.cell_score(cell, 3) == 3.0
+    cell.outputs.append(nbformat.v4.new_output("error", ename="AssertionError", evalue="no", traceback=[]))
+    assert merge.cell_score(cell, 3) == 0.0
+
+
+def test_outputs_are_capped_with_a_note_and_floods_are_flagged():
+    notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('x' * 3e7)")])
+    notebook.cells[0].outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * 3_000_000 + "\n")]
+    assert merge.floods(notebook) and "3 MB" in merge.floods(notebook)[0]
+    merge.cap_outputs(notebook)
+    text = notebook.cells[0].outputs[0].text
+    assert len(text) < merge.MAX_OUTPUT_BYTES + 500 and "output cut here" in text
+    small = nbformat.v4.new_output("stream", name="stdout", text="fine\n")
+    notebook.cells[0].outputs = [small]
+    assert merge.cap_outputs(notebook).cells[0].outputs[0].text == "fine\n" and not merge.floods(notebook)
+
+
+def test_feedback_drops_hidden_tests_and_their_tracebacks():
+    source = "assert f(1) == 2\n### BEGIN HIDDEN TESTS\nassert f(2) == 4, 'f doubles'\n### END HIDDEN TESTS\nprint('ok')"
+    shown, hidden = feedback.without_hidden_tests(source)
+    assert hidden and "f(2)" not in shown and "BEGIN" not in shown and "print('ok')" in shown
+    cell = nbformat.v4.new_code_cell(source)
+    cell.outputs = [nbformat.v4.new_output("error", ename="AssertionError", evalue="f doubles",
+                                           traceback=["----> 3 assert f(2) == 4, 'f doubles'"])]
+    cell, _ = feedback.HideHiddenTests().preprocess_cell(cell, {}, 0)
+    assert cell.outputs[0].traceback == ["AssertionError: f doubles"]
+
+
+def test_a_network_is_judged_by_what_it_computes():
+    expected = [{"type": "Dense", "units": 8, "activation": "relu"}, {"type": "Dense", "units": 2, "activation": "softmax"}]
+    sequential = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(8, activation="relu"),
+                                   layers.Dense(2, activation="softmax")])
+    inputs = keras.Input(shape=(4,))
+    outputs = layers.Softmax()(layers.Dense(2)(layers.Activation("relu")(layers.Dense(8)(inputs))))
+    for model in (sequential, keras.Model(inputs, outputs)):
+        grading.check_layers(model, expected)
+
+
+def test_a_layer_mismatch_shows_both_models_correctly_paired():
+    model = keras.Sequential([keras.Input(shape=(4,)), layers.Dense(8, activation="relu"), layers.Dropout(0.5),
+                              layers.Dense(1, activation="sigmoid")])
+    with pytest.raises(AssertionError) as failure:
+        grading.check_layers(model, [{"type": "Dense", "units": 8}, {"type": "Dense", "units": 1}])
+    message = str(failure.value)
+    assert "Your model: Dense(units=8) -> Dropout(rate=0.5) -> Dense(units=1)" in message, message
+    assert "units=None" not in message and "rate=None" not in message
+
+
+def test_subclassed_layers_and_fake_regularizers_do_not_pass():
+    class MyDense(layers.Dense):
+        pass
+
+    model = keras.Sequential([keras.Input(shape=(4,)), MyDense(2, activation="softmax")])
+    with pytest.raises(AssertionError, match="MyDense"):
+        grading.check_layers(model, [{"type": "Dense", "units": 2}])
+    with pytest.raises(AssertionError, match="L1, L2 or L1L2"):
+        grading.check_regularizer(object(), l2=0.001)
+
+
+def test_grading_refuses_without_a_sandbox_tool_unless_told(monkeypatch, tmp_path):
+    monkeypatch.setattr(sandbox.shutil, "which", lambda name: None)
+    with pytest.raises(sandbox.SandboxUnavailable, match="apt-get install bubblewrap.*--unsafe-no-sandbox"):
+        sandbox.require_bwrap()
+    with pytest.raises(SystemExit, match="bubblewrap"):
+        main(["autograde", "a3_regression", "--course", str(ROOT)])
+    spec = sandbox.write_kernelspec(tmp_path, [tmp_path], tmp_path, sandboxed=False)
+    assert json.loads((spec / "kernel.json").read_text())["argv"][1:3] == ["-m", "ipykernel_launcher"]
+
+
+def test_the_sandbox_command_isolates_the_kernel(tmp_path):
+    argv = sandbox.bwrap_argv([tmp_path], {"HOME": str(tmp_path)})
+    for flag in ("--clearenv", "--unshare-all", "--die-with-parent", "--cap-drop"):
+        assert flag in argv
+    read_write = [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
+    assert read_write == [str(tmp_path)], "only the submission's own folders may be writable"
+    assert str(ROOT) not in [argv[i + 1] for i, a in enumerate(argv) if a == "--ro-bind"], \
+        "the course directory (solutions, gradebook) must not be visible to the kernel"
+
+
+def test_a_job_carries_the_release_version_the_submission_and_a_scoped_gradebook(tmp_path):
+    from nbgrader.api import Gradebook
+    from submissions import new_course, submit
+
+    course = new_course(tmp_path / "course")
+    submit(course, "alice", "a3_regression", student_version("a3_regression"))
+    [job] = grader.make_jobs(course, "a3_regression", ["alice"], submission.Limits())
+    assert set(job.release) == set(job.submission) == {"a3_regression.ipynb"}
+    assert job.release["a3_regression.ipynb"] == (course / "assignments/a3_regression/a3_regression.ipynb").read_bytes()
+    scoped = tmp_path / "scoped.db"
+    scoped.write_bytes(job.gradebook)
+    with Gradebook(f"sqlite:///{scoped}") as gradebook:
+        assert [a.name for a in gradebook.assignments] == ["a3_regression"] and gradebook.students == []

@@ -1,0 +1,233 @@
+"""A hostile class: submissions that attack the grader, graded in one run
+beside honest ones.
+
+Each attack is written as a student would, into a solution cell or a cell
+of their own. After grading: no attack gained a point, every attack is
+flagged for review (or, where it broke its own notebook, not graded), the
+course directory, the other submissions and the gradebook's other rows are
+unchanged, no process of a submission is left, nothing reached the network,
+and the honest submissions have their exact expected scores.
+"""
+
+import hashlib
+import socket
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+import psutil
+import pytest
+from nbgrader.api import Gradebook
+
+from dlcourse import grader
+from dlcourse.submission import Limits
+from submissions import (cell_scores, expected_scores, new_course, save_report, solved, student_version, submit,
+                         with_cell)
+
+A3 = "a3_regression"
+MARKER = "dlcourse-hostile-7f3a"  # in the command line of every process an attack leaves behind
+
+
+def attacks(course, port):
+    """{student: (cell to put the code after, code)}; the code runs in the student's kernel."""
+    gradebook = course / "gradebook.db"
+    victim = course / "submitted" / "honest" / A3 / f"{A3}.ipynb"
+    solution = course / "solutions" / A3 / f"{A3}.ipynb"
+    return {
+        "raises_own_grade": f'''import sqlite3
+for path in ["{gradebook}", "../../../gradebook.db", "../../gradebook.db"]:
+    try:
+        db = sqlite3.connect(path)
+        db.execute("update grade set manual_score = 20")
+        db.commit()
+    except Exception as error:
+        print("no gradebook at", path, error)''',
+        "deletes_a_classmate": f'''import os
+for path in ["{victim}", "../../honest/{A3}/{A3}.ipynb", "../../../submitted/honest/{A3}/{A3}.ipynb"]:
+    try:
+        os.remove(path)
+    except OSError as error:
+        print(error)
+try:
+    open("{course}/pwned.txt", "w").write("I was here")
+except OSError as error:
+    print(error)''',
+        "deletes_the_gradebook": f'''from pathlib import Path
+for path in [Path("{gradebook}"), Path("../../../gradebook.db")]:
+    try:
+        path.unlink()
+    except OSError as error:
+        print(error)''',
+        "reads_the_solutions": f'''import json
+try:
+    source = json.load(open("{solution}"))
+    for cell in source["cells"]:
+        if cell["cell_type"] == "code" and cell["metadata"].get("nbgrader", {{}}).get("solution"):
+            exec("".join(cell["source"]))
+except OSError as error:
+    print(error)''',
+        "patches_the_helpers": '''from dlcourse import grading as helpers
+
+helpers.check_layers = lambda *args, **kwargs: None
+helpers.check_compiled = lambda *args, **kwargs: None
+helpers.check_metric = lambda *args, **kwargs: None''',
+        "rebinds_grading": '''class AlwaysFine:
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: None
+
+
+grading = AlwaysFine()''',
+        "fakes_comparisons": '''class Anything(int):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+def choose_epochs(maes, skip=10, factor=0.9):
+    return Anything(1)''',
+        "wraps_every_cell": '''def forgive(lines):
+    return ["try:\\n"] + ["    " + line for line in lines] + ["\\nexcept Exception:\\n    pass\\n"]
+
+
+get_ipython().input_transformers_post.append(forgive)''',
+        "leaves_a_process": f'''import subprocess
+subprocess.Popen(["sleep", "900", "{MARKER}"], start_new_session=True)
+subprocess.Popen(["sh", "-c", "(sleep 901 {MARKER} &) ; exit 0"], start_new_session=True)''',
+        "phones_home": f'''import socket
+try:
+    socket.create_connection(("127.0.0.1", {port}), timeout=2).sendall(b"hostile")
+except OSError as error:
+    print(error)''',
+        "floods_the_output": 'print("x" * 30_000_000)',
+        "asks_if_graded": '''import os
+
+
+def normalize(train, other):
+    if os.environ.get("NBGRADER_EXECUTION"):
+        mean, std = train.mean(axis=0), train.std(axis=0)
+        return (train - mean) / std, (other - mean) / std
+    return train, other''',
+        "writes_tmp": f'''open("/tmp/{MARKER}", "w").write("left behind")''',
+    }
+
+
+ATTACKS = list(attacks(Path("/course"), 0))
+# Attacks that do make tests pass (which is why they are held for review): a
+# transformer that swallows every error, and code that is right only while graded.
+DEFEATS_TESTS = {"wraps_every_cell", "asks_if_graded"}
+
+
+def snapshot(course, skip=("autograded", "gradebook.db")):
+    """Hash of every file in the course except what grading is meant to write."""
+    return {str(p.relative_to(course)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(course.rglob("*")) if p.is_file() and p.relative_to(course).parts[0] not in skip}
+
+
+class Listener:
+    """A TCP server on 127.0.0.1 that counts the connections it gets."""
+
+    def __init__(self):
+        self.server = socket.create_server(("127.0.0.1", 0))
+        self.server.settimeout(0.5)
+        self.port, self.connections, self.running = self.server.getsockname()[1], 0, True
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self):
+        while self.running:
+            try:
+                self.server.accept()[0].close()
+                self.connections += 1
+            except OSError:
+                pass
+
+    def close(self):
+        self.running = False
+        self.thread.join()
+        self.server.close()
+
+
+@pytest.fixture(scope="module")
+def hostile(tmp_path_factory):
+    course = new_course(tmp_path_factory.mktemp("hostile-course"))
+    listener = Listener()
+    honest = {"honest": solved(A3), "honest_blank": student_version(A3)}
+    for student, notebook in honest.items():
+        submit(course, student, A3, notebook)
+    # A graded earlier student, whose rows must survive the attacks.
+    grader.autograde_class(course, A3, ["honest_blank"], workers=1, progress=False)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        gradebook.find_grade("written_answer", A3, A3, "honest_blank").manual_score = 1
+        gradebook.db.commit()
+        before_rows = _rows(gradebook, exclude=set(attacks(course, 0)) | {"honest"})
+    blank = student_version(A3)
+    for student, code in attacks(course, listener.port).items():
+        submit(course, student, A3, with_cell(blank, code, after="setup"))
+    before = snapshot(course)
+    students = [*attacks(course, 0), "honest"]
+    outcomes = grader.autograde_class(course, A3, students, workers=2, progress=False,
+                                      limits=Limits(wall_seconds=240, memory_mb=4000, cell_seconds=60))
+    save_report("hostile", A3, outcomes)
+    time.sleep(1)
+    listener.close()
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        after_rows = _rows(gradebook, exclude=set(students))
+    return {"course": course, "outcomes": {o.student: o for o in outcomes}, "before": before,
+            "after": snapshot(course), "rows": (before_rows, after_rows), "connections": listener.connections}
+
+
+def _rows(gradebook, exclude):
+    return {(s.student.id, g.name): (g.auto_score, g.manual_score)
+            for s in gradebook.find_assignment(A3).submissions if s.student.id not in exclude
+            for n in s.notebooks for g in n.grades}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", ATTACKS)
+def test_no_attack_gains_a_point_and_every_attack_is_flagged(hostile, student):
+    outcome = hostile["outcomes"][student]
+    if outcome.status == "not graded":
+        assert outcome.score is None
+        return
+    assert outcome.status == "review", f"{student} was not flagged: {outcome}"
+    assert outcome.reasons, f"{student} was flagged without a reason"
+    counted = cell_scores(hostile["course"], A3, student)
+    assert set(counted.values()) == {0.0}, f"{student} has autograded points counted before review: {counted}"
+    if student not in DEFEATS_TESTS:
+        assert outcome.earned == 0, f"{student} earned {outcome.earned} points with no answer in it"
+    with Gradebook(f"sqlite:///{hostile['course'] / 'gradebook.db'}") as gradebook:
+        grades = gradebook.find_submission_notebook(A3, A3, student).grades
+        assert all(g.manual_score is None for g in grades), f"{student} set its own manual score"
+
+
+@pytest.mark.slow
+def test_nothing_outside_the_sandboxes_changed(hostile):
+    assert hostile["after"] == hostile["before"], "a file of the course or of another student changed"
+    before_rows, after_rows = hostile["rows"]
+    assert after_rows == before_rows and before_rows, "the gradebook rows of other students changed"
+    assert hostile["connections"] == 0, "a submission reached a server on the grading machine"
+    assert not (Path("/tmp") / MARKER).exists(), "a submission wrote to the machine's /tmp"
+
+
+@pytest.mark.slow
+def test_no_process_of_a_submission_is_left(hostile):
+    left = [p.info["cmdline"] for p in psutil.process_iter(["cmdline"]) if MARKER in " ".join(p.info["cmdline"] or [])]
+    assert not left, f"processes started by a submission outlived its grading: {left}"
+
+
+@pytest.mark.slow
+def test_honest_students_in_the_same_run_get_exactly_their_scores(hostile):
+    course = hostile["course"]
+    assert hostile["outcomes"]["honest"].status == "graded"
+    assert cell_scores(course, A3, "honest") == expected_scores(course, A3)
+
+
+@pytest.mark.slow
+def test_outputs_are_capped(hostile):
+    path = hostile["course"] / "autograded" / "floods_the_output" / A3 / f"{A3}.ipynb"
+    assert path.stat().st_size < 1_000_000, f"the autograded notebook is {path.stat().st_size:,} bytes"
+    text = "".join(o.get("text", "") for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
+                   for o in c.outputs)
+    assert "output cut here" in text, "the cut output carries no note"
