@@ -8,12 +8,12 @@ Python, with this environment's ``bin/`` first on PATH (nbgrader needs its
 """
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from .submission import failure as nbgrader_failure
+from .submission import nbgrader_environment
 
 
 class CourseError(RuntimeError):
@@ -35,9 +35,7 @@ def course_dir(path="."):
 
 def nbgrader(course, *args):
     """Run ``nbgrader ARGS`` in the course directory; return the CompletedProcess."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-    env.pop("PYTEST_CURRENT_TEST", None)  # let the grading kernel capture stderr as it does for real
-    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=env,
+    return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=nbgrader_environment(),
                           capture_output=True, text=True)
 
 

@@ -52,7 +52,7 @@ def _read_only_roots():
     """The folders the kernel needs to read: the system, this Python, the
     course package and the data (deduplicated, existing ones only)."""
     package = Path(dlcourse.__file__).resolve().parent
-    candidates = ["/usr", "/etc", "/opt", sys.base_prefix, sys.prefix, str(package)]
+    candidates = ["/usr", "/etc", sys.base_prefix, sys.prefix, str(package)]
     data = os.environ.get("DLCOURSE_DATA_DIR")
     if data:
         candidates.append(str(Path(data).resolve()))
@@ -112,7 +112,9 @@ def write_kernelspec(jupyter_dir, writable, home, sandboxed=True):
     argv = bwrap_argv(writable, env, require_bwrap()) + ["--", *kernel] if sandboxed else kernel
     folder = Path(jupyter_dir) / "kernels" / KERNEL_NAME
     folder.mkdir(parents=True, exist_ok=True)
+    # The kernel runs in its own session and PID namespace, where the grader's
+    # SIGINT cannot reach it: on a cell timeout, ask it to interrupt itself.
     spec = {"argv": argv, "display_name": "Python 3 (sandboxed grading)", "language": "python",
-            "env": env, "metadata": {"debugger": False}}
+            "env": env, "interrupt_mode": "message", "metadata": {"debugger": False}}
     (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
     return folder

@@ -129,11 +129,25 @@ def failure(output):
     lines = output.splitlines()
     errors = [l for l in lines if "| ERROR]" in l or re.match(r"^\w*(Error|Exception):", l.strip())]
     text = "\n".join((errors or lines)[-8:])
-    if "Kernel died" in text or "DeadKernelError" in text:
+    if "Timeout waiting for execute reply" in text:
+        text = ("A cell ran past the cell time limit and the kernel did not stop when interrupted, so the "
+                "submission could not be autograded. Fix: look for an endless loop that ignores interrupts "
+                "(the limit is --cell-seconds).\n" + text)
+    elif "Kernel died" in text or "DeadKernelError" in text:
         text = ("The kernel died while running this submission (the code exited the process or crashed), so it "
                 "could not be autograded; the submitted file is unchanged. Grade it by hand in the formgrader, "
                 "or ask the student to fix it and resubmit.\n" + text)
     return text
+
+
+def nbgrader_environment(**extra):
+    """Return the environment to run nbgrader in: this one, with this Python's
+    ``bin/`` first on PATH (nbgrader needs its ``alembic``), plus ``extra``."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}", **extra)
+    # Under pytest, ipykernel does not capture a kernel's stderr; graded kernels
+    # must capture it as they do for students, so the variable never reaches them.
+    env.pop("PYTEST_CURRENT_TEST", None)
+    return env
 
 
 def worker_name():
@@ -171,9 +185,7 @@ def grade(job):
             folder.mkdir(parents=True, exist_ok=True)
         sandbox.write_kernelspec(jupyter, [student_files, runtime, home], home, job.limits.sandboxed)
 
-        env = dict(os.environ, JUPYTER_PATH=str(jupyter), JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime),
-                   PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}")
-        env.pop("PYTEST_CURRENT_TEST", None)  # under pytest, ipykernel would not capture stderr
+        env = nbgrader_environment(JUPYTER_PATH=str(jupyter), JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime))
         log = work / "nbgrader.log"
         with open(log, "w") as out:
             process = subprocess.Popen(nbgrader_command(job, runtime), cwd=course, env=env, stdout=out,

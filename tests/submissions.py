@@ -30,18 +30,19 @@ def solution_code(assignment):
 
 
 def hidden_test_lines(assignment, min_length=20):
-    """Return the distinctive lines of the assignment's hidden tests."""
+    """Return the distinctive lines of the assignment's hidden tests: those
+    that appear nowhere else in the source notebook."""
     source = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
-    lines, inside = set(), False
+    hidden, elsewhere, inside = set(), set(), False
     for cell in source.cells:
         for line in cell.source.splitlines():
             if "BEGIN HIDDEN TESTS" in line:
                 inside = True
             elif "END HIDDEN TESTS" in line:
                 inside = False
-            elif inside and len(line.strip()) >= min_length:
-                lines.add(line.strip())
-    return lines
+            else:
+                (hidden if inside else elsewhere).add(line.strip())
+    return {line for line in hidden - elsewhere if len(line) >= min_length}
 
 
 def fill(notebook, answers):

@@ -8,7 +8,6 @@ exactly once, with the right score.
 """
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -20,6 +19,7 @@ import psutil
 import pytest
 from distributed import Client
 
+from dlcourse.submission import nbgrader_environment
 from submissions import cell_scores, expected_scores, new_course, solved, student_version, submit
 
 A3 = "a3_regression"
@@ -72,10 +72,8 @@ def test_a_class_is_graded_exactly_once_when_a_worker_dies(cluster, tmp_path):
     for student, notebook in class_.items():
         submit(course, student, A3, notebook)
     summary = tmp_path / "summary.json"
-    env = dict(os.environ)
-    env.pop("PYTEST_CURRENT_TEST", None)
     command = subprocess.Popen([sys.executable, "-m", "dlcourse", "autograde", A3, "--course", str(course),
-                                "--scheduler", address, "--summary", str(summary)], env=env,
+                                "--scheduler", address, "--summary", str(summary)], env=nbgrader_environment(),
                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     # Kill worker w1 while it grades (it holds a job once the class is submitted).
     with Client(address, timeout="60s") as client:

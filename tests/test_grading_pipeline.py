@@ -222,8 +222,8 @@ def test_each_variant_gets_exactly_its_score(assignment, student, course, graded
 # -- A whole class on assignment 3 ---------------------------------------------
 
 ENDLESS = "def choose_epochs(maes, skip=10, factor=0.9):\n    while True:\n        pass"
-DEAF_ENDLESS = ("import signal\n\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\n\n\n"
-                "def choose_epochs(maes, skip=10, factor=0.9):\n    while True:\n        pass")
+DEAF_ENDLESS = ("import signal\n\n\ndef choose_epochs(maes, skip=10, factor=0.9):\n"
+                "    signal.signal(signal.SIGINT, signal.SIG_IGN)\n    while True:\n        pass")
 MEMORY_BOMB = "import numpy as np\n\nhoard = [np.ones((1024, 1024, 128)) for _ in range(64)]  # 64 GB"
 A3_CLASS_LIMITS = Limits(wall_seconds=150, memory_mb=4000, cell_seconds=20)
 
@@ -272,13 +272,13 @@ def test_edited_and_deleted_test_cells_are_graded_on_the_original_tests(course, 
 
 
 @pytest.mark.slow
-def test_an_endless_loop_costs_its_cells_and_a_deaf_one_only_its_grade(course, graded_class):
+def test_an_endless_loop_costs_its_cells_and_a_deaf_one_its_grade(course, graded_class):
     assert graded_class["endless_loop"].status == "graded", graded_class["endless_loop"].reasons
     assert cell_scores(course, A3, "endless_loop") == expected_scores(
         course, A3, {"test_choose_epochs_simple", "test_choose_epochs_smoothing"})
     deaf = graded_class["ignores_interrupts"]
-    assert deaf.status == "not graded" and "wall-time limit of 150 s" in deaf.reasons[0], deaf.reasons
-    assert deaf.seconds < A3_CLASS_LIMITS.wall_seconds + 30
+    assert deaf.status == "not graded" and "did not stop when interrupted" in deaf.reasons[0], deaf.reasons
+    assert deaf.seconds < A3_CLASS_LIMITS.wall_seconds, "a deaf loop held its worker past the wall-time limit"
 
 
 @pytest.mark.slow

@@ -176,3 +176,29 @@ def test_a_job_carries_the_release_version_the_submission_and_a_scoped_gradebook
     scoped.write_bytes(job.gradebook)
     with Gradebook(f"sqlite:///{scoped}") as gradebook:
         assert [a.name for a in gradebook.assignments] == ["a3_regression"] and gradebook.students == []
+
+
+def _supervised(code, limits):
+    import subprocess
+    import sys
+
+    process = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    return process, submission._supervise(process, limits)
+
+
+def test_the_wall_time_limit_stops_the_whole_process_tree():
+    import psutil
+
+    code = "import subprocess, time\nsubprocess.Popen(['sleep', '300'])\ntime.sleep(300)"
+    process, (error, _) = _supervised(code, submission.Limits(wall_seconds=3))
+    assert error and "wall-time limit of 3 s" in error
+    assert process.poll() is not None
+    assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "300"]], \
+        "a child process outlived the limit"
+
+
+def test_the_memory_limit_stops_a_memory_bomb():
+    code = "import time\nhoard = [bytearray(50 * 2**20) for _ in range(40)]\ntime.sleep(60)"
+    process, (error, peak) = _supervised(code, submission.Limits(memory_mb=500))
+    assert error and "memory limit of 500 MB" in error and peak > 500
+    assert process.poll() is not None
