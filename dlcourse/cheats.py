@@ -9,6 +9,7 @@ pandas, matplotlib, printing, and the magics ``%matplotlib``, ``%time`` and
 """
 
 import ast
+import re
 
 from IPython.core.inputtransformer2 import TransformerManager
 
@@ -43,6 +44,8 @@ FAKING_METHODS = {"__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "_
                   "__instancecheck__", "__subclasscheck__", "__getattr__", "__getattribute__",
                   "__float__", "__int__", "__index__", "__len__", "__contains__", "__array__"}
 SAFE_MAGICS = {"matplotlib", "time", "timeit"}
+# Environment variables that tell code it is being graded, or where the grader is.
+GRADER_VARIABLES = ("NBGRADER", "JUPYTER", "JPY", "DLCOURSE")
 
 
 def python_source(cell_source):
@@ -115,9 +118,96 @@ def protected_names(test_sources, setup_sources):
     return used & setup
 
 
+def _environment_uses(tree):
+    """Return (ids of ``os.environ`` nodes used with one constant, harmless key,
+    reasons for uses of the grader's variables). ``os.environ["TF_CPP_MIN_LOG_LEVEL"]``
+    is ordinary; ``os.environ.get("NBGRADER_EXECUTION")`` asks whether it is graded."""
+    harmless, reasons = set(), []
+    for node in ast.walk(tree):
+        key, environ = None, None
+        if isinstance(node, ast.Subscript) and ast.unparse(node.value) == "os.environ":
+            environ, key = node.value, node.slice
+        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args
+              and (ast.unparse(node.func.value) == "os.environ" and node.func.attr in {"get", "setdefault", "pop"}
+                   or ast.unparse(node.func) == "os.getenv")):
+            environ, key = node.func.value if node.func.attr != "getenv" else node.func, node.args[0]
+        if environ is None or not (isinstance(key, ast.Constant) and isinstance(key.value, str)):
+            continue
+        if key.value.upper().startswith(GRADER_VARIABLES):
+            reasons.append(f"reads the grader's environment variable {key.value}")
+        else:
+            harmless.add(id(environ))
+    return harmless, reasons
+
+
+def _flatten(targets):
+    """Yield assignment targets, with tuple and list targets taken apart."""
+    for target in targets:
+        if isinstance(target, (ast.Tuple, ast.List)):
+            yield from _flatten(target.elts)
+        elif isinstance(target, ast.Starred):
+            yield from _flatten([target.value])
+        else:
+            yield target
+
+
 def _string_path(node):
     return (isinstance(node, ast.Constant) and isinstance(node.value, str)
             and (node.value.startswith(("/", "~")) or "../" in node.value or node.value == ".."))
+
+
+def _import_reasons(node):
+    if isinstance(node, ast.Import):
+        modules = [a.name for a in node.names]
+    else:
+        modules = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+    reasons = [f"imports {m}" for m in sorted({m.split(".")[0] for m in modules} & FORBIDDEN_MODULES)]
+    if isinstance(node, ast.ImportFrom) and node.module in SYSTEM_MODULES:
+        reasons += [f"imports {node.module}.{a.name}" for a in node.names if a.name in SYSTEM_ATTRIBUTES]
+    return reasons
+
+
+def _assignment_reasons(node, owned):
+    """Reasons for assigning to an attribute of a module or a name the tests use (``owned``)."""
+    targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
+    reasons = []
+    for target in _flatten(targets):
+        if isinstance(target, ast.Attribute) and (_root_name(target) in owned or target.attr.startswith("__")):
+            reasons.append(f"changes {ast.unparse(target)}, which belongs to a module or the tests")
+        if isinstance(target, ast.Subscript) and ast.unparse(target.value) == "sys.modules":
+            reasons.append("changes sys.modules")
+    return reasons
+
+
+def _node_reasons(node, owned):
+    """The tampering reasons one syntax node gives, by itself."""
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return _import_reasons(node)
+    if isinstance(node, ast.Name) and (node.id in FORBIDDEN_NAMES or re.fullmatch(r"_i+\d+|_\d+", node.id)):
+        return [f"uses {node.id}"]
+    if isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES:
+        return [f"uses .{node.attr}"]
+    if isinstance(node, ast.Attribute) and node.attr in SYSTEM_ATTRIBUTES and _root_name(node) in SYSTEM_MODULES:
+        return [f"uses {ast.unparse(node)}"]
+    if isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
+        return _assignment_reasons(node, owned)
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in FAKING_METHODS:
+        return [f"defines {node.name}, which can fake a comparison or a check"]
+    if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "getattr" and len(node.args) >= 2
+            and not isinstance(node.args[1], ast.Constant)):
+        return ["uses getattr with a computed name"]
+    if _string_path(node) and len(node.value) > 1:
+        return [f"names the path {node.value!r}, outside its own folder"]
+    return []
+
+
+def _magic_reasons(magic, protected, imported_modules):
+    kind, name, body = magic
+    if kind in {"system", "getoutput"}:
+        return ["runs a shell command (`!`)"]
+    if name not in SAFE_MAGICS:
+        return [f"uses the magic %{name}"]
+    return scan_code(body, protected, imported_modules) if body else []
 
 
 def scan_code(source, protected, imported_modules):
@@ -126,60 +216,21 @@ def scan_code(source, protected, imported_modules):
     if code is None:
         return []
     tree = ast.parse(code)
-    reasons, allowed = [], set()
+    skip, reasons = _environment_uses(tree)
     for node in ast.walk(tree):
-        if id(node) in allowed:
+        if id(node) in skip:
             continue
         magic = _magic(node)
         if magic:
-            kind, name, body = magic
-            if kind not in {"system", "getoutput"} and name in SAFE_MAGICS:
-                allowed |= {id(n) for n in ast.walk(node)}
-            if kind in {"system", "getoutput"}:
-                reasons.append("runs a shell command (`!`)")
-            elif name not in SAFE_MAGICS:
-                reasons.append(f"uses the magic %{name}")
-            elif body:
-                reasons += scan_code(body, protected, imported_modules)
-            continue
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            modules = [node.module or ""] if isinstance(node, ast.ImportFrom) else [a.name for a in node.names]
-            modules += [f"{node.module}.{a.name}" for a in node.names] if isinstance(node, ast.ImportFrom) else []
-            bad = sorted({m.split(".")[0] for m in modules if m.split(".")[0] in FORBIDDEN_MODULES})
-            reasons += [f"imports {m}" for m in bad]
-            if isinstance(node, ast.ImportFrom) and node.module in SYSTEM_MODULES:
-                reasons += [f"imports {node.module}.{a.name}" for a in node.names if a.name in SYSTEM_ATTRIBUTES]
-        elif isinstance(node, ast.Name) and node.id in FORBIDDEN_NAMES:
-            reasons.append(f"uses {node.id}")
-        elif isinstance(node, ast.Attribute) and node.attr in INTERNAL_ATTRIBUTES:
-            reasons.append(f"uses .{node.attr}")
-        elif isinstance(node, ast.Attribute) and node.attr in SYSTEM_ATTRIBUTES and _root_name(node) in SYSTEM_MODULES:
-            reasons.append(f"uses {ast.unparse(node)}")
-        elif isinstance(node, (ast.Assign, ast.AugAssign, ast.AnnAssign, ast.Delete)):
-            targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
-            for target in targets:
-                for part in ast.walk(target):
-                    if isinstance(part, ast.Attribute) and (_root_name(part) in imported_modules | protected
-                                                            or part.attr.startswith("__")):
-                        reasons.append(f"changes {ast.unparse(part)}, which belongs to a module or the tests")
-                    if isinstance(part, ast.Subscript) and ast.unparse(part.value) in {"os.environ", "sys.modules"}:
-                        reasons.append(f"changes {ast.unparse(part.value)}")
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in FAKING_METHODS:
-            reasons.append(f"defines {node.name}, which can fake a comparison or a check")
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "getattr" and len(node.args) >= 2 \
-                and not isinstance(node.args[1], ast.Constant):
-            reasons.append("uses getattr with a computed name")
-        elif isinstance(node, ast.Call) and getattr(node.func, "id", None) == "open" and node.args \
-                and _string_path(node.args[0]):
-            reasons.append(f"opens {node.args[0].value!r}, outside its own folder")
-        elif _string_path(node) and len(node.value) > 1:
-            reasons.append(f"names the path {node.value!r}, outside its own folder")
+            skip |= {id(n) for n in ast.walk(node)}  # the magic call itself is judged here, once
+            reasons += _magic_reasons(magic, protected, imported_modules)
+        else:
+            reasons += _node_reasons(node, imported_modules | protected)
     for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
         if any(isinstance(n, ast.Attribute) and n.attr == "grading" for n in ast.walk(function)):
             reasons.append(f"{function.name} asks whether it is being graded")
     rebound = sorted(_module_level_bindings(tree) & protected)
-    reasons += [f"rebinds {name}, which the tests use" for name in rebound]
-    return reasons
+    return reasons + [f"rebinds {name}, which the tests use" for name in rebound]
 
 
 def scan_notebook(notebook):

@@ -80,6 +80,27 @@ def _progress(total):
                 bar_format="{desc}: {n}/{total} graded |{bar}| {postfix} [{elapsed} elapsed, {remaining} left]")
 
 
+def _class_to_grade(course, assignment, students, limits):
+    """Return the students to grade, after checking the course can grade them.
+
+    Raises:
+        CourseError, SandboxUnavailable: as :func:`autograde_class`.
+    """
+    check_assignment(course, assignment)
+    if limits.sandboxed:
+        sandbox.require_bwrap()
+    if not (course / "gradebook.db").exists():
+        raise CourseError(f"{course} has no gradebook.db. Fix: run `make release` (nbgrader generate_assignment) first.")
+    everyone = students or submitted_students(course, assignment)
+    if not everyone:
+        raise CourseError(f"No submissions in {course}/submitted/*/{assignment}. Fix: collect them first (nbgrader collect).")
+    for student in everyone:
+        if not (course / "submitted" / student / assignment).is_dir():
+            raise CourseError(f"{student} has no submission of {assignment} (no {course}/submitted/{student}/"
+                              f"{assignment}). Fix: check the name, or collect it first (nbgrader collect).")
+    return everyone
+
+
 def autograde_class(course, assignment, students=None, workers=None, scheduler=None, force=False,
                     limits=submission.Limits(), progress=True):
     """Autograde every submission of ``assignment`` (or only ``students``);
@@ -89,18 +110,7 @@ def autograde_class(course, assignment, students=None, workers=None, scheduler=N
         CourseError: the assignment does not exist, or nothing to grade.
         SandboxUnavailable: no bwrap, and ``limits.sandboxed`` is True.
     """
-    check_assignment(course, assignment)
-    if limits.sandboxed:
-        sandbox.require_bwrap()
-    if not (course / "gradebook.db").exists():
-        raise CourseError(f"{course} has no gradebook.db. Fix: run `make release` (nbgrader generate_assignment) first.")
-    everyone = students or submitted_students(course, assignment)
-    for student in everyone:
-        if not (course / "submitted" / student / assignment).is_dir():
-            raise CourseError(f"{student} has no submission of {assignment} (no {course}/submitted/{student}/"
-                              f"{assignment}). Fix: check the name, or collect it first (nbgrader collect).")
-    if not everyone:
-        raise CourseError(f"No submissions in {course}/submitted/*/{assignment}. Fix: collect them first (nbgrader collect).")
+    everyone = _class_to_grade(course, assignment, students, limits)
     outcomes = {s: merge.Merged(s, "skipped", reasons=["already graded (use --force to grade again)"])
                 for s in everyone if not force and already_graded(course, assignment, s)}
     for student in everyone:
@@ -122,10 +132,13 @@ def _grade_on_dask(course, assignment, students, workers, scheduler, limits, pro
     outcomes, failures = {}, 0
     try:
         jobs = make_jobs(course, assignment, students, limits)
-        futures = [client.submit(submission.grade, job, key=f"grade-{assignment}-{job.student}-{time.time_ns()}",
-                                 pure=False) for job in jobs]
+        futures = {client.submit(submission.grade, job, key=f"grade-{assignment}-{job.student}-{time.time_ns()}",
+                                 pure=False): job.student for job in jobs}
         for future in as_completed(futures):
-            result = future.result()
+            try:
+                result = future.result()
+            except Exception as exc:  # the job itself failed (e.g. Dask gave up after workers died running it)
+                result = submission.Result(futures[future], error=f"grading failed on the worker: {exc!r}")
             outcome = merge.merge(course, assignment, result, timestamp(course, assignment, result.student))
             outcomes[result.student] = outcome
             failures += outcome.status != "graded"

@@ -113,50 +113,68 @@ def earned_scores(notebook, max_scores):
             for grade_id, points in max_scores.items()}
 
 
-def merge(course, assignment, result, timestamp=None):
-    """Merge a worker's Result into the course; return a :class:`Merged`."""
-    base = Merged(result.student, "not graded", seconds=result.seconds, peak_mb=result.peak_mb,
-                  worker=result.worker)
-    if result.error:
-        base.reasons = [result.error]
-        return base
+def _score(books, result):
+    """Score the result's notebooks against the gradebook's notebooks ``books``.
+    Return (capped notebooks, earned scores, review reasons, autograded points
+    available) per notebook name, or a string saying what is missing."""
     notebooks, earned, reasons, test_points = {}, {}, [], 0.0
-    url = f"sqlite:///{course / 'gradebook.db'}"
+    for book in books:
+        if book.name not in result.notebooks:
+            return f"no autograded notebook {book.name}.ipynb came back from grading"
+        executed = nbformat.reads(result.notebooks[book.name], as_version=4)
+        reasons += floods(executed)
+        notebooks[book.name] = cap_outputs(executed)
+        earned[book.name] = earned_scores(notebooks[book.name], {c.name: c.max_score for c in book.grade_cells})
+        test_points += sum(c.max_score for c in book.grade_cells if c.cell_type == "code")
+        reasons += cheats.scan_notebook(notebooks[book.name])
+    return notebooks, earned, reasons, test_points
+
+
+def _register(url, assignment, student, timestamp):
     with Gradebook(url) as gradebook, warnings.catch_warnings():
         # nbgrader's update_or_create_submission autoflushes while it builds the
         # new rows and SQLAlchemy warns; the rows are added and committed right after.
         warnings.filterwarnings("ignore", message=".*not in session, add operation along")
-        gradebook.update_or_create_student(result.student)
-        if timestamp:
-            gradebook.update_or_create_submission(assignment, result.student, timestamp=timestamp)
-        else:
-            gradebook.update_or_create_submission(assignment, result.student)
-    with Gradebook(url) as gradebook:
-        for book in gradebook.find_assignment(assignment).notebooks:
-            if book.name not in result.notebooks:
-                base.reasons = [f"no autograded notebook {book.name}.ipynb came back from grading"]
-                return base
-            executed = nbformat.reads(result.notebooks[book.name], as_version=4)
-            reasons += floods(executed)
-            notebooks[book.name] = cap_outputs(executed)
-            earned[book.name] = earned_scores(notebooks[book.name], {c.name: c.max_score for c in book.grade_cells})
-            test_points += sum(c.max_score for c in book.grade_cells if c.cell_type == "code")
-            reasons += cheats.scan_notebook(notebooks[book.name])
-        flagged = bool(reasons)
-        _write_scores(gradebook, assignment, result.student, earned, flagged)
-    # The autograded notebooks are written last: their presence marks a finished merge.
-    folder = course / "autograded" / result.student / assignment
+        gradebook.update_or_create_student(student)
+        extra = {"timestamp": timestamp} if timestamp else {}
+        gradebook.update_or_create_submission(assignment, student, **extra)
+
+
+def _write_files(folder, notebooks, reasons, earned):
+    """Write the autograded notebooks, and the review note when flagged. The
+    notebooks are written last: their presence marks a finished merge."""
     folder.mkdir(parents=True, exist_ok=True)
     review = folder / REVIEW_FILE
-    if flagged:
+    if reasons:
         review.write_text(json.dumps({"reasons": reasons, "earned": earned}, indent=1))
     elif review.exists():
         review.unlink()
     for name, notebook in notebooks.items():
         nbformat.write(notebook, folder / f"{name}.ipynb")
+
+
+def merge(course, assignment, result, timestamp=None):
+    """Merge a worker's Result into the course; return a :class:`Merged`."""
+    outcome = Merged(result.student, "not graded", seconds=result.seconds, peak_mb=result.peak_mb,
+                     worker=result.worker)
+    if result.error:
+        outcome.reasons = [result.error]
+        return outcome
+    url = f"sqlite:///{course / 'gradebook.db'}"
+    with Gradebook(url) as gradebook:
+        scored = _score(gradebook.find_assignment(assignment).notebooks, result)
+    if isinstance(scored, str):
+        outcome.reasons = [scored]
+        return outcome
+    notebooks, earned, reasons, test_points = scored
+    _register(url, assignment, result.student, timestamp)
+    with Gradebook(url) as gradebook:
+        _write_scores(gradebook, assignment, result.student, earned, flagged=bool(reasons))
+    _write_files(course / "autograded" / result.student / assignment, notebooks, reasons, earned)
     total = sum(v for scores in earned.values() for v in scores.values() if v is not None)
-    return Merged(result.student, "review" if flagged else "graded", 0.0 if flagged else total, test_points,
-                  total, reasons, result.seconds, result.peak_mb, result.worker)
+    outcome.status, outcome.score = ("review", 0.0) if reasons else ("graded", total)
+    outcome.max_score, outcome.earned, outcome.reasons = test_points, total, reasons
+    return outcome
 
 
 def _write_scores(gradebook, assignment, student, earned, flagged):

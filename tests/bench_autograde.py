@@ -74,13 +74,14 @@ def where_the_time_goes(assignment):
     for folder in (home, runtime):
         folder.mkdir()
     sandbox.write_kernelspec(jupyter, [work, runtime, home], home)
-    os.environ.update(JUPYTER_PATH=str(jupyter), JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime),
-                      NBGRADER_EXECUTION="autograde")
+    os.environ.update(JUPYTER_PATH=str(jupyter), NBGRADER_EXECUTION="autograde")
     notebook = solved(assignment)
     client = NotebookClient(notebook, kernel_name=sandbox.KERNEL_NAME, resources={"metadata": {"path": str(work)}},
                             record_timing=True, timeout=600)
     client.km = client.create_kernel_manager()
+    # As in grading: Unix sockets and a connection file in a folder the sandbox can see.
     client.km.transport, client.km.ip = "ipc", str(runtime / "kernel")
+    client.km.connection_file = str(runtime / "kernel.json")
     start = time.monotonic()
     with client.setup_kernel():
         started = time.monotonic() - start

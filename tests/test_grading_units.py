@@ -25,6 +25,8 @@ HONEST = {
     "guarded experiment": "if not grading.grading():\n    history = train_and_validate(build_network([64]), epochs=20)",
     "own helper": "def smooth(points, factor=0.9):\n    out = []\n    for p in points:\n        out.append(p)\n    return out",
     "tqdm": "from tqdm.auto import tqdm\nfor fold in tqdm(range(4)):\n    pass",
+    "quiet TensorFlow": "import os\nos.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\nlevel = os.getenv('TF_CPP_MIN_LOG_LEVEL')",
+    "files of its own": "import os\nos.makedirs('plots', exist_ok=True)\nplt.savefig(os.path.join('plots', 'a.png'))",
 }
 
 ATTACKS = {
@@ -43,6 +45,8 @@ ATTACKS = {
     "frames": ("import sys\nf = sys._getframe(1)", "sys._getframe"),
     "history": ("print(In[-1])", "uses In"),
     "environment": ("import os\nprint(os.environ)", "os.environ"),
+    "grader variable": ("import os\ngraded = os.environ.get('NBGRADER_EXECUTION')", "NBGRADER_EXECUTION"),
+    "output history": ("print(_i3)", "uses _i3"),
     "graded switch": ("def normalize(a, b):\n    if grading.grading():\n        return a, b", "asks whether it is being graded"),
     "sys.modules": ("import sys\nsys.modules['dlcourse.grading'] = None", "sys.modules"),
     "computed getattr": ("name = 'check_' + 'layers'\nf = getattr(grading, name)", "getattr with a computed name"),

@@ -22,15 +22,16 @@ from nbgrader.api import Gradebook
 
 from dlcourse import grader
 from dlcourse.submission import Limits
-from submissions import (cell_scores, expected_scores, new_course, save_report, solved, student_version, submit,
-                         with_cell)
+from submissions import (cell_scores, expected_scores, fill, new_course, save_report, solved, student_version,
+                         submit, with_cell)
 
 A3 = "a3_regression"
 MARKER = "dlcourse-hostile-7f3a"  # in the command line of every process an attack leaves behind
 
 
 def attacks(course, port):
-    """{student: (cell to put the code after, code)}; the code runs in the student's kernel."""
+    """{student: code}; the code goes into a new cell after the setup cell (or, for
+    ``asks_if_graded``, into the normalize solution cell) and runs in the student's kernel."""
     gradebook = course / "gradebook.db"
     victim = course / "submitted" / "honest" / A3 / f"{A3}.ipynb"
     solution = course / "solutions" / A3 / f"{A3}.ipynb"
@@ -164,7 +165,8 @@ def hostile(tmp_path_factory):
         before_rows = _rows(gradebook, exclude=set(attacks(course, 0)) | {"honest"})
     blank = student_version(A3)
     for student, code in attacks(course, listener.port).items():
-        submit(course, student, A3, with_cell(blank, code, after="setup"))
+        notebook = fill(blank, {"normalize": code}) if student == "asks_if_graded" else with_cell(blank, code, "setup")
+        submit(course, student, A3, notebook)
     before = snapshot(course)
     students = [*attacks(course, 0), "honest"]
     outcomes = grader.autograde_class(course, A3, students, workers=2, progress=False,
