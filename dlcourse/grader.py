@@ -39,7 +39,10 @@ def scoped_gradebook(course, assignment):
 
 
 def _files(folder):
-    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Return {relative path: bytes} of the regular files under ``folder``
+    (symbolic links are left out: they could point anywhere on this machine)."""
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*"))
+            if p.is_file() and not p.is_symlink()}
 
 
 def timestamp(course, assignment, student):
@@ -68,7 +71,7 @@ def _client(workers, scheduler):
 
     if scheduler:
         return Client(scheduler, timeout="30s"), None
-    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None,
+    cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0",
                            memory_limit=0, silence_logs=40)
     return Client(cluster), cluster
 

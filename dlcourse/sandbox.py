@@ -66,8 +66,9 @@ def _read_only_roots():
 
 def bwrap_argv(writable, env, bwrap="bwrap"):
     """Return the ``bwrap`` command line (before the kernel command) that
-    gives the kernel read-only system folders, these ``writable`` folders,
-    and only the environment variables ``env``."""
+    gives the kernel read-only system folders, the ``writable`` folders
+    (pairs of a folder on the host and where the kernel sees it), and only
+    the environment variables ``env``."""
     argv = [bwrap, "--clearenv", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
             "--cap-drop", "ALL", "--die-with-parent", "--new-session",
             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
@@ -78,8 +79,8 @@ def bwrap_argv(writable, env, bwrap="bwrap"):
             argv += ["--ro-bind", f"/{link}", f"/{link}"]
     for root in _read_only_roots():
         argv += ["--ro-bind", root, root]
-    for folder in writable:
-        argv += ["--bind", str(folder), str(folder)]
+    for source, target in writable:
+        argv += ["--bind", str(source), str(target)]
     for name, value in env.items():
         argv += ["--setenv", name, value]
     return argv
@@ -99,7 +100,8 @@ def kernel_environment(home):
 
 def write_kernelspec(jupyter_dir, writable, home, sandboxed=True):
     """Write the kernelspec ``dlcourse-sandbox`` under ``jupyter_dir/kernels``
-    (put ``jupyter_dir`` on JUPYTER_PATH); return its folder.
+    (put ``jupyter_dir`` on JUPYTER_PATH); return its folder. ``writable``
+    is as for :func:`bwrap_argv`.
 
     With ``sandboxed=False`` the kernel is this environment's plain ipykernel
     (the instructor's explicit unsafe choice).

@@ -184,10 +184,18 @@ def grade(job):
         _write_tree(course, {"nbgrader_config.py": job.config, "gradebook.db": job.gradebook})
         _write_tree(course / "release" / job.assignment, job.release)
         _write_tree(course / "submitted" / job.student / job.assignment, job.submission)
+        # The kernel runs in the notebook's folder, but sees a scratch copy of the
+        # student's files there: nbgrader (outside the sandbox) writes its output
+        # into the real folder, which no student code ever touched (a symlink
+        # left there would otherwise make it write anywhere on this machine).
         student_files = course / "autograded" / job.student / job.assignment
+        scratch = work / "scratch"
+        others = {**job.submission, **job.release}
+        _write_tree(scratch, {name: data for name, data in others.items() if not name.endswith(".ipynb")})
         for folder in (runtime, home, student_files):
             folder.mkdir(parents=True, exist_ok=True)
-        sandbox.write_kernelspec(jupyter, [student_files, runtime, home], home, job.limits.sandboxed)
+        writable = [(scratch, student_files), (runtime, runtime), (home, home)]
+        sandbox.write_kernelspec(jupyter, writable, home, job.limits.sandboxed)
 
         env = nbgrader_environment(JUPYTER_PATH=str(jupyter), JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime))
         log = work / "nbgrader.log"

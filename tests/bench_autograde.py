@@ -73,7 +73,7 @@ def where_the_time_goes(assignment):
     home, runtime, jupyter = (work / n for n in ("home", "runtime", "jupyter"))
     for folder in (home, runtime):
         folder.mkdir()
-    sandbox.write_kernelspec(jupyter, [work, runtime, home], home)
+    sandbox.write_kernelspec(jupyter, [(work, work), (runtime, runtime), (home, home)], home)
     os.environ.update(JUPYTER_PATH=str(jupyter), NBGRADER_EXECUTION="autograde")
     notebook = solved(assignment)
     client = NotebookClient(notebook, kernel_name=sandbox.KERNEL_NAME, resources={"metadata": {"path": str(work)}},

@@ -153,16 +153,17 @@ def test_grading_refuses_without_a_sandbox_tool_unless_told(monkeypatch, tmp_pat
         sandbox.require_bwrap()
     with pytest.raises(SystemExit, match="bubblewrap"):
         main(["autograde", "a3_regression", "--course", str(ROOT)])
-    spec = sandbox.write_kernelspec(tmp_path, [tmp_path], tmp_path, sandboxed=False)
+    spec = sandbox.write_kernelspec(tmp_path, [(tmp_path, tmp_path)], tmp_path, sandboxed=False)
     assert json.loads((spec / "kernel.json").read_text())["argv"][1:3] == ["-m", "ipykernel_launcher"]
 
 
 def test_the_sandbox_command_isolates_the_kernel(tmp_path):
-    argv = sandbox.bwrap_argv([tmp_path], {"HOME": str(tmp_path)})
+    argv = sandbox.bwrap_argv([(tmp_path / "scratch", tmp_path / "notebook")], {"HOME": str(tmp_path)})
     for flag in ("--clearenv", "--unshare-all", "--die-with-parent", "--cap-drop"):
         assert flag in argv
-    read_write = [argv[i + 1] for i, a in enumerate(argv) if a == "--bind"]
-    assert read_write == [str(tmp_path)], "only the submission's own folders may be writable"
+    read_write = [argv[i + 1: i + 3] for i, a in enumerate(argv) if a == "--bind"]
+    assert read_write == [[str(tmp_path / "scratch"), str(tmp_path / "notebook")]], \
+        "only the submission's scratch folder may be writable"
     assert str(ROOT) not in [argv[i + 1] for i, a in enumerate(argv) if a == "--ro-bind"], \
         "the course directory (solutions, gradebook) must not be visible to the kernel"
 

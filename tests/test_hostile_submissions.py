@@ -111,6 +111,11 @@ def normalize(train, other):
         return (train - mean) / std, (other - mean) / std
     return train, other''',
         "writes_tmp": f'''open("/tmp/{MARKER}", "w").write("left behind")''',
+        # A link where the grader will write the graded notebook, to make it overwrite a course file.
+        "sets_a_symlink_trap": f'''import os
+for name in os.listdir("."):
+    os.remove(name)
+os.symlink("{course}/nbgrader_config.py", "{A3}.ipynb")''',
     }
 
 
