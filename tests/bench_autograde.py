@@ -26,7 +26,7 @@ from nbclient import NotebookClient  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
 from dlcourse import grader, instructor, sandbox  # noqa: E402
-from dlcourse.submission import Limits  # noqa: E402
+from dlcourse.submission import NBGRADER_MAIN, Limits  # noqa: E402
 from submissions import fill, new_course, solution_code, solved, student_version, submit  # noqa: E402
 from test_grading_pipeline import VARIANTS  # noqa: E402
 
@@ -67,6 +67,15 @@ def timed(label, grade, assignment, notebooks):
     return {"way": label, "seconds": round(seconds, 1), "per_minute": round(60 * len(notebooks) / seconds, 2)}
 
 
+def nbgrader_start():
+    """Seconds for one nbgrader process to start (Python and its imports), as the grader starts it."""
+    import subprocess
+
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-c", NBGRADER_MAIN, "--version"], capture_output=True, check=True)
+    return time.monotonic() - start
+
+
 def where_the_time_goes(assignment):
     """Run the solution cell by cell in the sandboxed kernel; return {part: seconds}."""
     work = Path(tempfile.mkdtemp(prefix="bench-profile-"))
@@ -87,7 +96,8 @@ def where_the_time_goes(assignment):
         started = time.monotonic() - start
         for index, cell in enumerate(notebook.cells):
             client.execute_cell(cell, index)
-    parts = {"kernel start (bwrap + ipykernel)": started}
+    parts = {"nbgrader start (Python and imports, once per submission)": nbgrader_start(),
+             "kernel start (bwrap + ipykernel)": started}
 
     def seconds(cell):
         timing = cell.metadata.get("execution", {})
