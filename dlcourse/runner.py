@@ -18,6 +18,7 @@ import papermill
 import psutil
 
 from . import bands, results
+from .submission import rss_bytes
 
 DEFAULT_TIMEOUT = 1800  # seconds per notebook
 KERNEL_NAME = "python3"
@@ -107,14 +108,7 @@ class KernelWatch:
     def _watch(self):
         me = psutil.Process()
         while not self._stop.wait(self.interval):
-            children = me.children(recursive=True)
-            rss = 0
-            for child in children:
-                try:
-                    rss += child.memory_info().rss
-                except psutil.Error:
-                    pass
-            self.peak_bytes = max(self.peak_bytes, rss)
+            self.peak_bytes = max(self.peak_bytes, rss_bytes(me.children(recursive=True)))
             if time.monotonic() - self._start > self.timeout:
                 self.timed_out = True
                 for child in children:

@@ -83,14 +83,16 @@ def _tree(pid):
         return []
 
 
-def _rss_mb(processes):
+def rss_bytes(processes):
+    """Return the resident memory of these processes together, in bytes
+    (a process that has ended counts 0)."""
     total = 0
     for process in processes:
         try:
             total += process.memory_info().rss
-        except psutil.NoSuchProcess:
+        except psutil.Error:
             pass
-    return total / 2**20
+    return total
 
 
 def _kill(processes):
@@ -110,7 +112,7 @@ def _supervise(process, limits):
     while process.poll() is None:
         tree = _tree(process.pid)
         known.update({p.pid: p for p in tree})
-        peak = max(peak, _rss_mb(tree))
+        peak = max(peak, rss_bytes(tree) / 2**20)
         if peak > limits.memory_mb:
             error = (f"The submission used more than the memory limit of {limits.memory_mb} MB, so its "
                      "grading was stopped and it got no autograded points. Fix: check for a model or an array "
