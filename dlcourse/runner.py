@@ -108,7 +108,8 @@ class KernelWatch:
     def _watch(self):
         me = psutil.Process()
         while not self._stop.wait(self.interval):
-            self.peak_bytes = max(self.peak_bytes, rss_bytes(me.children(recursive=True)))
+            children = me.children(recursive=True)
+            self.peak_bytes = max(self.peak_bytes, rss_bytes(children))
             if time.monotonic() - self._start > self.timeout:
                 self.timed_out = True
                 for child in children:
