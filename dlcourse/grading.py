@@ -84,7 +84,10 @@ def _same(expected, actual):
         return math.isclose(expected, actual, rel_tol=1e-6, abs_tol=1e-9)
     if isinstance(expected, dict) and isinstance(actual, dict):
         return expected.keys() == actual.keys() and all(_same(expected[k], actual[k]) for k in expected)
-    return type(expected) is type(actual) and expected == actual if expected is not None else actual is None
+    if expected is None:
+        return actual is None
+    # Same type as well as equal: an object that claims to equal anything is not a match.
+    return type(expected) is type(actual) and expected == actual
 
 
 def check_layers(model, expected, only=None):
