@@ -40,10 +40,10 @@ c.IgnorePattern.pattern = (
 c.OverwriteCells.add_missing_cells = True
 
 # Feedback shows each hidden test cell's score and failure message, never the
-# hidden tests' code (dlcourse/feedback.py), so they can be used again.
+# hidden tests' code (dlcourse/host/feedback.py), so they can be used again.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-from dlcourse.feedback import HideHiddenTests  # noqa: E402
+from dlcourse.host.feedback import HideHiddenTests  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]

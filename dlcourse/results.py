@@ -1,14 +1,12 @@
-"""Record a notebook's key metrics where the runner and the tests can read them.
+"""Record a notebook's key metrics where the runner and the tests can read them (kernel side).
 
 A lecture calls ``record(test_accuracy=acc)``. The values are displayed as an
 output with their own MIME type, so they are stored in the executed notebook
 itself, next to the cell that computed them, and nothing scrapes printed text.
+:func:`dlcourse.host.recorded.read` reads them back on the host.
 """
 
-import json
 import numbers
-
-import nbformat
 
 MIME_TYPE = "application/vnd.dlcourse.results+json"
 
@@ -43,20 +41,3 @@ def record(**values):
     display({MIME_TYPE: plain, "text/plain": f"Recorded: {text}"}, raw=True)
     return plain
 
-
-def read(notebook):
-    """Return every result recorded in an executed notebook, as one dict.
-
-    ``notebook`` is a path or a ``nbformat.NotebookNode``. A name recorded
-    twice keeps its last value.
-    """
-    if not isinstance(notebook, nbformat.NotebookNode):
-        notebook = nbformat.read(notebook, as_version=4)
-    found = {}
-    for cell in notebook.cells:
-        for output in cell.get("outputs", []):
-            data = output.get("data", {})
-            if MIME_TYPE in data:
-                value = data[MIME_TYPE]
-                found.update(json.loads(value) if isinstance(value, str) else value)
-    return found

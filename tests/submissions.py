@@ -13,7 +13,7 @@ import nbformat
 from nbgrader.api import Gradebook
 
 from conftest import ROOT
-from dlcourse import grader, instructor
+from dlcourse.host import grader, instructor
 
 SOLUTION_MARK = re.compile(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
 

@@ -19,7 +19,7 @@ import psutil
 import pytest
 from distributed import Client
 
-from dlcourse.submission import nbgrader_environment
+from dlcourse.host.submission import nbgrader_environment
 from submissions import cell_scores, expected_scores, new_course, solved, student_version, submit
 
 A3 = "a3_regression"

@@ -22,8 +22,8 @@ from nbgrader.validator import Validator
 from traitlets.config.loader import PyFileConfigLoader
 
 from conftest import ROOT
-from dlcourse import grader, instructor
-from dlcourse.submission import Limits
+from dlcourse.host import grader, instructor
+from dlcourse.host.submission import Limits
 from submissions import (SOLUTION_MARK, cell_scores, expected_scores, fill, hidden_test_lines, max_scores,
                          new_course, save_report, solution_code, solved, student_version, submit, without)
 

@@ -10,8 +10,9 @@ import pytest
 from keras import layers
 
 from conftest import ROOT
-from dlcourse import cheats, feedback, grader, grading, merge, sandbox, submission
-from dlcourse.__main__ import main
+from dlcourse import grading
+from dlcourse.host import cheats, feedback, grader, merge, sandbox, submission
+from dlcourse.host.cli import main
 from submissions import fill, solution_code, student_version
 
 ASSIGNMENTS = ["a1_layers_units", "a2_dropout_l2", "a3_regression"]

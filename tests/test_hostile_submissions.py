@@ -20,8 +20,8 @@ import psutil
 import pytest
 from nbgrader.api import Gradebook
 
-from dlcourse import grader
-from dlcourse.submission import Limits
+from dlcourse.host import grader
+from dlcourse.host.submission import Limits
 from submissions import (cell_scores, expected_scores, fill, new_course, save_report, solved, student_version,
                          submit, with_cell)
 

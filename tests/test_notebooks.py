@@ -1,7 +1,7 @@
 """Execute every course notebook in full and check the slides' bands.
 
 Lectures and solution notebooks must run top to bottom; the results they
-record must land inside the bands of dlcourse.bands. Student versions under
+record must land inside the bands of dlcourse.host.bands. Student versions under
 assignments/ must run too, failing only where the student has to work.
 """
 
@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from dlcourse import bands, runner
+from dlcourse.host import bands, runner
 from conftest import ROOT
 
 MUST_RUN = runner.find_notebooks([ROOT / "lectures", ROOT / "solutions"])
@@ -18,7 +18,7 @@ STUDENT_VERSIONS = runner.find_notebooks([ROOT / "assignments"])
 
 def test_every_lecture_has_bands():
     missing = [nb.name for nb in runner.find_notebooks([ROOT / "lectures"]) if not bands.bands_for(nb)]
-    assert not missing, f"lectures without reference bands in dlcourse/bands.py: {missing}"
+    assert not missing, f"lectures without reference bands in dlcourse/host/bands.py: {missing}"
 
 
 @pytest.mark.slow

@@ -9,7 +9,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from dlcourse import bands, results, runner
+from dlcourse.host import bands, recorded, runner
 from conftest import ROOT
 
 
@@ -29,7 +29,7 @@ def test_records_are_read_from_the_executed_notebook(tmp_path):
     result = runner.run_notebook(nb, tmp_path / "out", progress=False)
     assert result.error is None
     assert result.metrics == {"test_accuracy": 0.99, "epochs": [1, 2]}
-    assert results.read(result.output) == result.metrics
+    assert recorded.read(result.output) == result.metrics
     assert result.peak_mb > 10, "the kernel's memory was not measured"
 
 

@@ -17,7 +17,7 @@ import nbformat
 import papermill
 import psutil
 
-from . import bands, results
+from . import bands, recorded
 from .submission import rss_bytes
 
 DEFAULT_TIMEOUT = 1800  # seconds per notebook
@@ -172,7 +172,7 @@ def run_notebook(path, output_dir="build/executed", fast=False, timeout=DEFAULT_
     result.seconds = time.monotonic() - start
     result.peak_mb = watch.peak_bytes / 2**20
     if output.exists():
-        result.metrics = results.read(output)
+        result.metrics = recorded.read(output)
     if result.error is None and not fast:
         result.checks = check_bands(path, result.metrics)
     return result

@@ -4,7 +4,7 @@
 Every command works on a course directory (the repository root, or a copy)
 holding ``nbgrader_config.py``. nbgrader is run as a subprocess of this
 Python, with this environment's ``bin/`` first on PATH (nbgrader needs its
-``alembic`` there). Autograding is :mod:`dlcourse.grader`.
+``alembic`` there). Autograding is :mod:`dlcourse.host.grader`.
 """
 
 import json

@@ -1,10 +1,10 @@
 """Host side: autograde a whole class on Dask, in parallel, with progress.
 
-The instructor's process builds one :class:`~dlcourse.submission.Job` per
+The instructor's process builds one :class:`~dlcourse.host.submission.Job` per
 submission, sends the jobs to Dask workers (a local cluster of N worker
 processes by default, or an existing cluster through its scheduler's
 address), and merges each result into the course gradebook as it arrives
-(:mod:`dlcourse.merge`). Workers need only this Python environment; the
+(:mod:`dlcourse.host.merge`). Workers need only this Python environment; the
 course files and the submissions travel with the jobs. When a worker dies
 mid-grade, Dask runs the job again elsewhere; a result is merged once.
 """
@@ -107,7 +107,7 @@ def _class_to_grade(course, assignment, students, limits):
 def autograde_class(course, assignment, students=None, workers=None, scheduler=None, force=False,
                     limits=submission.Limits(), progress=True):
     """Autograde every submission of ``assignment`` (or only ``students``);
-    return one :class:`~dlcourse.merge.Merged` per student, in name order.
+    return one :class:`~dlcourse.host.merge.Merged` per student, in name order.
 
     Raises:
         CourseError: the assignment does not exist, or nothing to grade.

@@ -1,0 +1,17 @@
+"""The host side of the course: what runs outside any kernel, for instructors
+and CI. Nothing here is imported by a notebook, and the student edition
+leaves this package out.
+
+- :mod:`dlcourse.host.cli` -- ``python -m dlcourse``: one subcommand each.
+- :mod:`dlcourse.host.runner` -- execute notebooks with papermill and summarise.
+- :mod:`dlcourse.host.recorded` -- read back the metrics a notebook recorded.
+- :mod:`dlcourse.host.bands` -- the slides' reference results and accepted bands.
+- :mod:`dlcourse.host.instructor` -- nbgrader's release, feedback and export steps.
+- :mod:`dlcourse.host.grader` -- autograde a class in parallel on Dask.
+- :mod:`dlcourse.host.submission` -- grade one submission in a throwaway course.
+- :mod:`dlcourse.host.sandbox` -- the bubblewrap sandbox of a graded kernel.
+- :mod:`dlcourse.host.merge` -- the trusted merge of scores into the gradebook.
+- :mod:`dlcourse.host.cheats` -- find code that tampers with its grading.
+- :mod:`dlcourse.host.feedback` -- feedback without the hidden tests.
+- :mod:`dlcourse.host.edition` -- write the student edition.
+"""

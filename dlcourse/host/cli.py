@@ -1,0 +1,137 @@
+"""Command line: ``python -m dlcourse COMMAND ...`` (host side).
+
+  run        execute notebooks with papermill and print a summary
+  release    regenerate assignments/ from solutions/ with nbgrader
+  autograde  autograde every collected submission of an assignment, sandboxed, in parallel
+  clear      count the autograded points of a submission held for review
+  feedback   write the HTML feedback of an assignment (hidden tests left out)
+  export     export all grades to a CSV file
+"""
+
+import argparse
+import os
+import sys
+
+from . import grader, instructor, merge, runner, sandbox, submission
+
+
+def positive(text):
+    value = int(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be a positive whole number, not {text}")
+    return value
+
+
+def add_course(command):
+    command.add_argument("--course", default=".", help="the course directory (default: the current one)")
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog="python -m dlcourse", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    run = commands.add_parser("run", help="execute notebooks with papermill and print a summary")
+    run.add_argument("paths", nargs="+", help="notebooks, or folders of notebooks")
+    run.add_argument("--fast", action="store_true", help="quick smoke run: sets the FAST parameter; bands are not checked")
+    run.add_argument("--timeout", type=positive, default=runner.DEFAULT_TIMEOUT, metavar="SECONDS",
+                     help=f"stop a notebook that runs longer than this (default {runner.DEFAULT_TIMEOUT})")
+    run.add_argument("--output-dir", default="build/executed", help="where executed notebooks go (default build/executed)")
+    run.add_argument("--no-progress", dest="progress", action="store_false", help="hide papermill's progress bar")
+
+    release = commands.add_parser("release", help="regenerate assignments/ from solutions/")
+    add_course(release)
+
+    limits = submission.Limits()
+    autograde = commands.add_parser("autograde", help="autograde every submission in submitted/*/ASSIGNMENT")
+    add_course(autograde)
+    autograde.add_argument("assignment")
+    autograde.add_argument("--student", action="append", help="grade only this student (repeatable)")
+    autograde.add_argument("--workers", type=positive, default=os.cpu_count(),
+                           help="grading processes on a local Dask cluster (default: the number of cores)")
+    autograde.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="grade on this existing Dask cluster instead")
+    autograde.add_argument("--force", action="store_true", help="grade again students already graded")
+    autograde.add_argument("--wall-seconds", type=positive, default=limits.wall_seconds,
+                           help=f"time limit for one whole notebook (default {limits.wall_seconds})")
+    autograde.add_argument("--memory-mb", type=positive, default=limits.memory_mb,
+                           help=f"memory limit for one submission's grading (default {limits.memory_mb})")
+    autograde.add_argument("--cell-seconds", type=positive, default=limits.cell_seconds,
+                           help=f"time limit for one cell (default {limits.cell_seconds})")
+    autograde.add_argument("--unsafe-no-sandbox", action="store_true",
+                           help="run student code without isolation (only for code you trust)")
+    autograde.add_argument("--summary", default="build/autograde-summary.json", help="where to write the outcomes as JSON")
+
+    clear = commands.add_parser("clear", help="count the autograded points of a submission held for review")
+    add_course(clear)
+    clear.add_argument("assignment")
+    clear.add_argument("student")
+
+    feedback = commands.add_parser("feedback", help="write feedback/*/ASSIGNMENT/*.html for graded students")
+    add_course(feedback)
+    feedback.add_argument("assignment")
+
+    export = commands.add_parser("export", help="export all grades to a CSV file")
+    add_course(export)
+    export.add_argument("--to", default="build/grades.csv", help="the CSV file (default build/grades.csv)")
+    return parser
+
+
+def run_command(args):
+    results = runner.run(args.paths, args.output_dir, args.fast, args.timeout, args.progress)
+    return 0 if all(r.ok for r in results) else 1
+
+
+def release_command(args):
+    print("Generated:", ", ".join(instructor.release(instructor.course_dir(args.course))))
+    return 0
+
+
+def autograde_command(args):
+    course = instructor.course_dir(args.course)
+    limits = submission.Limits(args.wall_seconds, args.memory_mb, args.cell_seconds, not args.unsafe_no_sandbox)
+    if args.unsafe_no_sandbox:
+        print("warning: grading WITHOUT a sandbox: student code can read and change everything you can.",
+              file=sys.stderr)
+    outcomes = grader.autograde_class(course, args.assignment, args.student, args.workers, args.scheduler,
+                                      args.force, limits)
+    print(grader.format_table(args.assignment, outcomes))
+    grader.save_summary(args.summary, args.assignment, outcomes)
+    return 0 if all(o.status in ("graded", "skipped") for o in outcomes) else 1
+
+
+def clear_command(args):
+    course = instructor.course_dir(args.course)
+    try:
+        total = merge.clear_review(course, args.assignment, args.student)
+    except FileNotFoundError as exc:
+        raise instructor.CourseError(str(exc)) from None
+    print(f"Cleared {args.student}'s {args.assignment}: {total:g} autograded points now count.")
+    return 0
+
+
+def feedback_command(args):
+    course = instructor.course_dir(args.course)
+    files = instructor.feedback(course, args.assignment)
+    print(f"Wrote {len(files)} feedback file(s) under {course / 'feedback'}")
+    return 0
+
+
+def export_command(args):
+    print("Wrote", instructor.export(instructor.course_dir(args.course), args.to))
+    return 0
+
+
+COMMANDS = {"run": run_command, "release": release_command, "autograde": autograde_command,
+            "clear": clear_command, "feedback": feedback_command, "export": export_command}
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (runner.NotebookError, instructor.CourseError, sandbox.SandboxUnavailable) as exc:
+        sys.exit(f"error: {exc}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

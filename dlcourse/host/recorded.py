@@ -1,0 +1,26 @@
+"""Read back, on the host, the metrics a notebook recorded with
+:func:`dlcourse.results.record` (host side)."""
+
+import json
+
+import nbformat
+
+from dlcourse.results import MIME_TYPE
+
+
+def read(notebook):
+    """Return every result recorded in an executed notebook, as one dict.
+
+    ``notebook`` is a path or a ``nbformat.NotebookNode``. A name recorded
+    twice keeps its last value.
+    """
+    if not isinstance(notebook, nbformat.NotebookNode):
+        notebook = nbformat.read(notebook, as_version=4)
+    found = {}
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if MIME_TYPE in data:
+                value = data[MIME_TYPE]
+                found.update(json.loads(value) if isinstance(value, str) else value)
+    return found
