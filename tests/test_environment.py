@@ -5,10 +5,12 @@ import re
 import subprocess
 import sys
 from importlib import metadata
+from pathlib import Path
 
 import yaml
 
 from conftest import ROOT
+from dlcourse import jupyter
 
 
 def pins():
@@ -53,12 +55,17 @@ def test_installed_versions_match_the_pins():
     assert not wrong, f"installed versions differ from requirements.txt (pinned, installed): {wrong}"
 
 
-def test_the_notebook_kernel_runs_this_environment():
+def test_the_course_kernel_is_installed_and_runs_this_environment():
     out = subprocess.run([sys.executable, "-m", "jupyter", "kernelspec", "list", "--json"],
                          capture_output=True, text=True, check=True).stdout
     specs = json.loads(out)["kernelspecs"]
-    assert "python3" in specs, f"no python3 kernel; found {sorted(specs)}"
-    argv = specs["python3"]["spec"]["argv"]
-    assert argv[0] in {"python", "python3", sys.executable}, (
-        f"the python3 kernel starts {argv[0]}, not this environment's Python {sys.executable}"
-    )
+    assert jupyter.KERNEL_NAME in specs, f"the course's kernel is not installed (make venv); found {sorted(specs)}"
+    spec = specs[jupyter.KERNEL_NAME]["spec"]
+    assert spec["argv"][0] == "python", f"the course kernel starts {spec['argv'][0]}, not this environment's Python"
+    assert spec["env"] == jupyter.KERNEL_ENVIRONMENT, "the installed kernel is stale: run python -m dlcourse.jupyter"
+
+
+def test_jupyterlab_settings_turn_the_news_off():
+    path = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    assert path.is_file(), "no JupyterLab overrides.json in this environment: run python -m dlcourse.jupyter"
+    assert json.loads(path.read_text()) == jupyter.LAB_SETTINGS

@@ -17,11 +17,13 @@ import nbformat
 import papermill
 import psutil
 
+from dlcourse import jupyter
+
 from . import bands, recorded
 from .submission import rss_bytes
 
 DEFAULT_TIMEOUT = 1800  # seconds per notebook
-KERNEL_NAME = "python3"
+KERNEL_NAME = jupyter.KERNEL_NAME
 
 
 class NotebookError(RuntimeError):

@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 
 import dlcourse
+from dlcourse import jupyter
 
 KERNEL_NAME = "dlcourse-sandbox"
 INSTALL_HINT = ("Install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; "
@@ -88,11 +89,12 @@ def bwrap_argv(writable, env, bwrap="bwrap"):
 
 def kernel_environment(home):
     """Return the only environment variables a graded kernel gets: none of
-    the grader's own (tokens, paths) reach student code."""
+    the grader's own (tokens, paths) reach student code, and those of the
+    course's kernel (:mod:`dlcourse.jupyter`)."""
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(home),
            "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
            "MPLCONFIGDIR": str(Path(home) / ".matplotlib"), "KERAS_HOME": str(Path(home) / ".keras"),
-           "TF_CPP_MIN_LOG_LEVEL": "2", "PYTHONDONTWRITEBYTECODE": "1"}
+           "PYTHONDONTWRITEBYTECODE": "1", **jupyter.KERNEL_ENVIRONMENT}
     if os.environ.get("DLCOURSE_DATA_DIR"):
         env["DLCOURSE_DATA_DIR"] = str(Path(os.environ["DLCOURSE_DATA_DIR"]).resolve())
     return env

@@ -1,0 +1,59 @@
+"""The notebook metadata that the course's kernel writes (host side).
+
+JupyterLab stores the kernel's ``kernelspec`` and ``language_info`` in a
+notebook as soon as the kernel starts; when the committed file holds
+something else, a student who only opens a lecture sees it as modified and
+a later ``git pull`` conflicts. Committed notebooks therefore carry exactly
+what :mod:`dlcourse.jupyter` reports. ``python -m dlcourse metadata [--fix]``
+checks (and rewrites) them.
+"""
+
+from pathlib import Path
+
+import nbformat
+from jupyter_client.manager import start_new_kernel
+
+from dlcourse import jupyter
+
+COURSE_FOLDERS = ("lectures", "solutions", "assignments")
+
+
+def course_notebooks(course):
+    """Return every committed notebook of the course, sorted."""
+    return sorted(p for folder in COURSE_FOLDERS for p in (Path(course) / folder).rglob("*.ipynb")
+                  if ".ipynb_checkpoints" not in p.parts)
+
+
+def kernel_language_info():
+    """Start the course's kernel and return the ``language_info`` it reports."""
+    manager, client = start_new_kernel(kernel_name=jupyter.KERNEL_NAME)
+    try:
+        return client.kernel_info(reply=True, timeout=60)["content"]["language_info"]
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def expected(language_info):
+    """Return the notebook metadata the course's kernel writes."""
+    return {"kernelspec": jupyter.notebook_kernelspec(), "language_info": language_info}
+
+
+def differences(path, language_info):
+    """Return the metadata keys of the notebook at ``path`` that differ from
+    what the kernel writes (``language_info.version`` ignored: it is the
+    Python of whoever committed, 3.11 to 3.13)."""
+    found = nbformat.read(path, as_version=4).metadata
+    want = expected(language_info)
+    keys = [k for k in want if k != "language_info" and found.get(k) != want[k]]
+    info = dict(found.get("language_info", {}))
+    if {k: v for k, v in info.items() if k != "version"} != {k: v for k, v in language_info.items() if k != "version"}:
+        keys.append("language_info")
+    return keys
+
+
+def fix(path, language_info):
+    """Rewrite the notebook's kernel metadata to what the kernel writes."""
+    notebook = nbformat.read(path, as_version=4)
+    notebook.metadata.update(expected(language_info))
+    nbformat.write(notebook, path)
