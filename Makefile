@@ -14,7 +14,7 @@ ifneq ($(wildcard $(SHARED_DATA)/MANIFEST.json),)
 export DLCOURSE_DATA_DIR ?= $(SHARED_DATA)
 endif
 
-.PHONY: help venv sandbox-tools course smoke test test-fast lab release autograde clear feedback grades bench-autograde clean
+.PHONY: help venv sandbox-tools course smoke test test-fast lab release student-edition autograde clear feedback grades bench-autograde clean
 
 help:
 	@echo "make course     execute every lecture in full into build/executed and print the summary"
@@ -24,6 +24,7 @@ help:
 	@echo "make lab        open the course in JupyterLab"
 	@echo "make venv       create .venv with the pinned dependencies"
 	@echo "make release    regenerate assignments/ from solutions/ (nbgrader generate_assignment)"
+	@echo "make student-edition [OUT=folder]   write the course for students (no solutions) into build/student-edition"
 	@echo "make autograde A=a1_layers_units [WORKERS=N]  autograde every collected submission, sandboxed, in parallel"
 	@echo "make clear A=a1_layers_units S=student         count the points of a submission held for review"
 	@echo "make feedback A=a1_layers_units    write the HTML feedback of an assignment"
@@ -36,6 +37,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	$(BIN)/python -m dlcourse.jupyter
 	touch $@
 
 venv: $(STAMP)
@@ -58,6 +60,10 @@ lab: $(STAMP)
 
 release: $(STAMP)
 	$(BIN)/python -m dlcourse release
+
+OUT ?= build/student-edition
+student-edition: $(STAMP)
+	$(BIN)/python -m dlcourse publish $(OUT)
 
 # Grading runs each student's kernel in bubblewrap (Debian package `bubblewrap`).
 sandbox-tools:

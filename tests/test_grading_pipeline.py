@@ -14,10 +14,13 @@ Feedback never shows a hidden test.
 import csv
 import html
 import re
+from datetime import timedelta
 
 import nbformat
 import pytest
 from nbconvert import HTMLExporter
+from nbgrader.api import Gradebook
+from nbgrader.utils import parse_utc
 from nbgrader.validator import Validator
 from traitlets.config.loader import PyFileConfigLoader
 
@@ -364,3 +367,20 @@ def test_release_fetch_submit_collect_through_an_exchange(course, tmp_path):
     assert fetched.read_text() == (ROOT / "assignments" / A3 / f"{A3}.ipynb").read_text()
     collected = list((course / "submitted").glob(f"*/{A3}/{A3}.ipynb"))
     assert any(path.read_text() == fetched.read_text() for path in collected), "the submission was not collected"
+
+
+def test_release_sets_the_due_dates_and_late_submissions_show_as_late(course):
+    """The due dates of nbgrader_config.py reach the gradebook, and a submission
+    collected after its due date is late once graded (on time one is not)."""
+    dates = instructor.due_dates(course)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        for assignment in ASSIGNMENTS:
+            assert gradebook.find_assignment(assignment).duedate == parse_utc(dates[assignment])
+    due = parse_utc(dates[A1])
+    for student, when in (("on_time", due - timedelta(hours=1)), ("late", due + timedelta(hours=5))):
+        submit(course, student, A1, student_version(A1))
+        (course / "submitted" / student / A1 / "timestamp.txt").write_text(f"{when:%Y-%m-%d %H:%M:%S.%f} UTC")
+    grader.autograde_class(course, A1, ["on_time", "late"], workers=2, progress=False)
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        late = {s: gradebook.find_submission(A1, s).total_seconds_late for s in ("on_time", "late")}
+    assert late == {"on_time": 0, "late": 5 * 3600}, f"seconds late: {late}"

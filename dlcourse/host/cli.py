@@ -6,13 +6,15 @@
   clear      count the autograded points of a submission held for review
   feedback   write the HTML feedback of an assignment (hidden tests left out)
   export     export all grades to a CSV file
+  metadata   check (or --fix) the kernel metadata of the committed notebooks
+  publish    write the student edition into a folder
 """
 
 import argparse
 import os
 import sys
 
-from . import grader, instructor, merge, runner, sandbox, submission
+from . import edition, grader, instructor, merge, metadata, runner, sandbox, submission
 
 
 def positive(text):
@@ -73,6 +75,13 @@ def build_parser():
     export = commands.add_parser("export", help="export all grades to a CSV file")
     add_course(export)
     export.add_argument("--to", default="build/grades.csv", help="the CSV file (default build/grades.csv)")
+    notebooks = commands.add_parser("metadata", help="check the kernel metadata of the committed notebooks")
+    add_course(notebooks)
+    notebooks.add_argument("--fix", action="store_true", help="rewrite it to what the course's kernel writes")
+
+    publish = commands.add_parser("publish", help="write the student edition (no solutions) into a folder")
+    add_course(publish)
+    publish.add_argument("output", help="the folder to write; must be empty or not exist")
     return parser
 
 
@@ -121,15 +130,36 @@ def export_command(args):
     return 0
 
 
+def metadata_command(args):
+    course = instructor.course_dir(args.course)
+    info = metadata.kernel_language_info()
+    wrong = {p: metadata.differences(p, info) for p in metadata.course_notebooks(course)}
+    wrong = {p: keys for p, keys in wrong.items() if keys}
+    for path, keys in wrong.items():
+        if args.fix:
+            metadata.fix(path, info)
+        print(f"{'fixed' if args.fix else 'differs'}: {path.relative_to(course)} ({', '.join(keys)})")
+    if wrong and not args.fix:
+        print("Fix: python -m dlcourse metadata --fix")
+    return 0 if args.fix or not wrong else 1
+
+
+def publish_command(args):
+    folder = edition.publish(instructor.course_dir(args.course), args.output)
+    print(f"Wrote the student edition to {folder}")
+    return 0
+
+
 COMMANDS = {"run": run_command, "release": release_command, "autograde": autograde_command,
-            "clear": clear_command, "feedback": feedback_command, "export": export_command}
+            "clear": clear_command, "feedback": feedback_command, "export": export_command,
+            "metadata": metadata_command, "publish": publish_command}
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (runner.NotebookError, instructor.CourseError, sandbox.SandboxUnavailable) as exc:
+    except (runner.NotebookError, instructor.CourseError, sandbox.SandboxUnavailable, edition.EditionError) as exc:
         sys.exit(f"error: {exc}")
 
 

@@ -12,6 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from nbgrader.api import Gradebook
+from nbgrader.utils import parse_utc
+from traitlets.config.loader import PyFileConfigLoader
+
 from .submission import failure as nbgrader_failure
 from .submission import nbgrader_environment
 
@@ -55,16 +59,37 @@ def failure(result):
     return nbgrader_failure(result.stdout + result.stderr)
 
 
-def release(course):
-    """Regenerate assignments/ from solutions/ for every assignment.
+def due_dates(course):
+    """Return {assignment: due date text} from ``c.Course.due_dates`` in nbgrader_config.py.
 
     Raises:
-        CourseError: nbgrader could not generate an assignment.
+        CourseError: an assignment has no due date, or one names no assignment.
     """
-    for assignment in assignments(course):
+    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    dates = dict(config.Course.get("due_dates", {}))
+    missing, unknown = set(assignments(course)) - set(dates), set(dates) - set(assignments(course))
+    if missing or unknown:
+        raise CourseError(f"c.Course.due_dates in nbgrader_config.py lacks {sorted(missing)} and names unknown "
+                          f"{sorted(unknown)}. Fix: give each folder of solutions/ exactly one due date.")
+    return dates
+
+
+def release(course):
+    """Regenerate assignments/ from solutions/ for every assignment and
+    write their due dates into the gradebook; return the assignment names.
+
+    Raises:
+        CourseError: a due date is missing or wrong, or nbgrader could not
+            generate an assignment.
+    """
+    dates = due_dates(course)
+    for assignment in dates:
         result = nbgrader(course, "generate_assignment", assignment, "--force")
         if result.returncode != 0:
             raise CourseError(f"nbgrader could not generate {assignment}:\n{failure(result)}")
+    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gradebook:  # nbgrader made it
+        for assignment, due in dates.items():
+            gradebook.update_or_create_assignment(assignment, duedate=parse_utc(due))
     return assignments(course)
 
 

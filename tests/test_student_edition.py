@@ -1,0 +1,151 @@
+"""The student edition: complete for students, and holding no solution.
+
+The leak test builds the edition from this repository and searches every
+file in it for every line of solution code, written answer and hidden test
+taken from solutions/. The slow test sets the edition up from its own
+Makefile and runs a lecture and a student version there.
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+from conftest import ROOT
+from dlcourse.host import edition
+
+REGION = re.compile(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
+
+
+def secret_lines(min_length=12):
+    """Return {line: where} for the lines only a solution notebook has: code
+    between BEGIN/END SOLUTION or HIDDEN TESTS, and written answers. Lines
+    that also appear outside those regions (given code, imports) or in a
+    lecture are public by design and left out, as are short ones (``)``)."""
+    secret, public = {}, set()
+    for path in sorted((ROOT / "solutions").rglob("*.ipynb")):
+        for cell in nbformat.read(path, as_version=4).cells:
+            answer = cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution")
+            inside = False
+            for line in cell.source.splitlines():
+                if REGION.search(line):
+                    inside = line.strip().startswith("### BEGIN")
+                elif inside or answer:
+                    secret.setdefault(line.strip(), path.name)
+                else:
+                    public.add(line.strip())
+    for path in sorted((ROOT / "lectures").glob("*.ipynb")):
+        public.update(line.strip() for cell in nbformat.read(path, as_version=4).cells
+                      for line in cell.source.splitlines())
+    return {line: where for line, where in secret.items() if len(line) >= min_length and line not in public}
+
+
+def lines_of(path):
+    """Return the stripped lines of a file; of a notebook, those of its cells
+    and their outputs (its JSON would hide lines in escaped strings)."""
+    if path.suffix == ".ipynb":
+        notebook = nbformat.read(path, as_version=4)
+        texts = [cell.source for cell in notebook.cells]
+        texts += [str(o.get("text", "")) + str(o.get("data", "")) for c in notebook.cells for o in c.get("outputs", [])]
+    else:
+        texts = [path.read_text(errors="replace")]
+    return {line.strip() for text in texts for line in text.splitlines()}
+
+
+def leaks(folder, secrets):
+    """Return "file: line" for every secret line that is a whole line of any file under ``folder``."""
+    found = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file() and ".git" not in p.parts):
+        found += [f"{path.relative_to(folder)}: {line!r} (from {secrets[line]})"
+                  for line in sorted(lines_of(path) & secrets.keys())]
+    return found
+
+
+@pytest.fixture(scope="module")
+def student_edition(tmp_path_factory):
+    return edition.publish(ROOT, tmp_path_factory.mktemp("edition") / "keras-course")
+
+
+def test_the_edition_holds_no_solution_and_no_hidden_test(student_edition, tmp_path):
+    secrets = secret_lines()
+    assert len(secrets) >= 100, f"only {len(secrets)} secret lines found: the search would prove little"
+    found = leaks(student_edition, secrets)
+    assert not found, "the student edition leaks:\n" + "\n".join(found)
+    # The same search finds a solution notebook copied in by mistake.
+    leaked = tmp_path / "leaked"
+    shutil.copytree(student_edition, leaked)
+    shutil.copy(ROOT / "solutions" / "a2_dropout_l2" / "a2_dropout_l2.ipynb", leaked / "assignments")
+    assert len(leaks(leaked, secrets)) >= 20
+
+
+def test_the_edition_has_what_students_need_and_nothing_else(student_edition):
+    files = {str(p.relative_to(student_edition)) for p in student_edition.rglob("*") if p.is_file()}
+    for needed in ("README.md", "Makefile", "pyproject.toml", "requirements.txt", "environment.yml",
+                   "nbgrader_config.py", ".gitignore", "dlcourse/jupyter.py", "dlcourse/grading.py",
+                   "dlcourse/datasets/files.py", "lectures/01_mnist.ipynb",
+                   "assignments/a1_layers_units/a1_layers_units.ipynb"):
+        assert needed in files, f"the student edition lacks {needed}"
+    unwanted = [f for f in files if f.startswith(("solutions", "dlcourse/host", "tests", "build", "release"))
+                or f.endswith((".db", "__main__.py", ".pyc"))]
+    assert not unwanted, f"the student edition holds instructor files: {unwanted}"
+    assert (student_edition / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text(), (
+        "students must get the environment their work is graded in")
+    config = (student_edition / "nbgrader_config.py").read_text()
+    assert "dlcourse.host" not in config and 'kernel_name = "dlcourse"' in config
+
+
+def test_publishing_refuses_a_folder_with_other_files_and_updates_an_earlier_edition(student_edition, tmp_path):
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "notes.txt").write_text("mine")
+    with pytest.raises(edition.EditionError, match="not a student edition"):
+        edition.publish(ROOT, other)
+    (student_edition / ".git").mkdir(exist_ok=True)
+    (student_edition / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    (student_edition / "lectures" / "old_lecture.ipynb").write_text("{}")
+    edition.publish(ROOT, student_edition)
+    assert (student_edition / ".git" / "HEAD").is_file(), "publishing again must keep the repository"
+    assert not (student_edition / "lectures" / "old_lecture.ipynb").exists(), "files of the last term must go"
+    with pytest.raises(edition.EditionError, match="inside the course"):
+        edition.publish(ROOT, ROOT / "lectures" / "edition")
+
+
+@pytest.mark.slow
+def test_the_edition_sets_itself_up_and_runs_a_lecture_and_an_assignment(student_edition):
+    """`make venv` of the edition alone (its own Makefile, requirements and
+    package), then a lecture in fast mode and a student version, executed by
+    the edition's own papermill in the edition's own kernel."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTEST_"))}
+    env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not p.startswith(sys.prefix))
+    env["PYTHON"] = sys._base_executable
+    setup = subprocess.run(["make", "venv"], cwd=student_edition, env=env, capture_output=True, text=True)
+    assert setup.returncode == 0, f"make venv failed in the edition:\n{setup.stdout[-3000:]}\n{setup.stderr[-3000:]}"
+    python = student_edition / ".venv" / "bin" / "python"
+    check = subprocess.run([python, "-c", "import dlcourse, importlib.util; print(importlib.util.find_spec('dlcourse.host'))"],
+                           cwd=student_edition, env=env, capture_output=True, text=True, check=True)
+    assert check.stdout.strip() == "None", "the edition's environment can import the instructor's tools"
+
+    def execute(notebook, *parameters):
+        out = student_edition.parent / f"executed-{notebook.name}"
+        return subprocess.run([python, "-m", "papermill", notebook, out, "--cwd", notebook.parent, *parameters],
+                              cwd=student_edition, env=env, capture_output=True, text=True), out
+
+    lecture, out = execute(student_edition / "lectures" / "01_mnist.ipynb", "-p", "FAST", "True")
+    assert lecture.returncode == 0, f"lecture 1 failed in the edition:\n{lecture.stderr[-3000:]}"
+    executed = nbformat.read(out, as_version=4)
+    stderr = [o for c in executed.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
+    assert not stderr, f"lecture 1 wrote to stderr in the edition's kernel: {stderr[:2]}"
+
+    name = "a1_layers_units"
+    assignment, out = execute(student_edition / "assignments" / name / f"{name}.ipynb")
+    assert assignment.returncode != 0, "the unsolved student version ran through: is it solved?"
+    executed = nbformat.read(out, as_version=4)
+    errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
+    assert [e["ename"] for e in errors] == ["NotImplementedError"], (
+        f"the student version should stop at its first unsolved exercise, not at {[e['ename'] for e in errors]}")
+    setup_cell = next(c for c in executed.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
+    assert setup_cell.execution_count and not any(o.get("name") == "stderr" for o in setup_cell.outputs)
