@@ -69,3 +69,14 @@ def test_jupyterlab_settings_turn_the_news_off():
     path = Path(sys.prefix) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
     assert path.is_file(), "no JupyterLab overrides.json in this environment: run python -m dlcourse.jupyter"
     assert json.loads(path.read_text()) == jupyter.LAB_SETTINGS
+
+
+def test_committed_notebooks_carry_the_metadata_the_course_kernel_writes():
+    """Otherwise JupyterLab marks a notebook modified as soon as it is opened."""
+    from dlcourse.host import metadata as notebook_metadata
+
+    info = notebook_metadata.kernel_language_info()
+    paths = notebook_metadata.course_notebooks(ROOT)
+    assert len(paths) >= 11, f"found only {len(paths)} course notebooks"
+    wrong = {str(p.relative_to(ROOT)): keys for p in paths if (keys := notebook_metadata.differences(p, info))}
+    assert not wrong, f"notebook metadata differs from the course kernel's: {wrong}. Fix: python -m dlcourse metadata --fix"
