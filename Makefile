@@ -14,13 +14,14 @@ ifneq ($(wildcard $(SHARED_DATA)/MANIFEST.json),)
 export DLCOURSE_DATA_DIR ?= $(SHARED_DATA)
 endif
 
-.PHONY: help venv sandbox-tools course smoke test test-fast lab release student-edition autograde clear feedback grades bench-autograde clean
+.PHONY: help venv sandbox-tools browser-tools course smoke test test-fast test-browser lab release student-edition autograde clear feedback grades bench-autograde clean
 
 help:
 	@echo "make course     execute every lecture in full into build/executed and print the summary"
 	@echo "make smoke      the same, as a quick fast-mode run (bands not checked)"
 	@echo "make test       the whole test suite (what CI runs)"
 	@echo "make test-fast  the quick tests only (no notebook training)"
+	@echo "make test-browser   the student and instructor flow in JupyterLab, headless Chromium"
 	@echo "make lab        open the course in JupyterLab"
 	@echo "make venv       create .venv with the pinned dependencies"
 	@echo "make release    regenerate assignments/ from solutions/ (nbgrader generate_assignment)"
@@ -48,8 +49,12 @@ course: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/python -m dlcourse run --fast lectures/
 
-test: $(STAMP) sandbox-tools
+test: $(STAMP) sandbox-tools browser-tools
 	$(BIN)/python -m pytest
+
+# The student's and instructor's flow in JupyterLab, in headless Chromium.
+test-browser: $(STAMP) browser-tools
+	$(BIN)/python -m pytest -m browser
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
@@ -71,6 +76,13 @@ sandbox-tools:
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
 	    apt-get install -y -qq bubblewrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap; }; \
 	  else echo "error: install bubblewrap (e.g. sudo apt-get install bubblewrap): grading runs student code in it"; exit 2; fi; }
+
+# The browser tests drive Debian's chromium (Playwright's own download needs the internet).
+browser-tools:
+	@command -v chromium >/dev/null || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }; \
+	  else echo "error: install chromium (e.g. sudo apt-get install chromium): the browser tests drive it"; exit 2; fi; }
 
 autograde: $(STAMP) sandbox-tools
 	@test -n "$(A)" || { echo "error: name the assignment, e.g. make autograde A=a1_layers_units"; exit 2; }

@@ -1,0 +1,312 @@
+"""The student's and the instructor's flow in the course's real JupyterLab,
+driven in headless Chromium (Debian's ``chromium``, through Playwright).
+
+Two JupyterLab servers share a private nbgrader exchange: the student's runs
+in a freshly built student edition, the instructor's in a copy of this
+course with assignment 1 released. Each step saves a screenshot and its time
+under build/browser/ (steps.json lists them).
+
+    make test-browser        (make test runs these too)
+"""
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+
+import pytest
+from nbgrader.api import Gradebook
+
+from conftest import ROOT
+from dlcourse import jupyter
+from dlcourse.host import edition, instructor
+from submissions import max_scores, new_course, solution_code
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+
+A1 = "a1_layers_units"
+SHOTS = ROOT / "build" / "browser"
+TOKEN = "browser-test"
+STEPS = []
+
+
+def chromium():
+    path = shutil.which("chromium")
+    if path is None:
+        pytest.fail("Chromium is not installed. Fix: make browser-tools (apt-get install chromium, as root).")
+    return path
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def jupyterlab(root, env):
+    """Start JupyterLab in ``root``; yield its base URL; stop it."""
+    port = free_port()
+    log = open(root.parent / f"lab-{root.name}.log", "w")
+    argv = [sys.executable, "-m", "jupyter", "lab", "--no-browser", f"--port={port}", f"--IdentityProvider.token={TOKEN}",
+            "--LabApp.expose_app_in_browser=True", "--ServerApp.ip=127.0.0.1"]
+    if os.geteuid() == 0:
+        argv.append("--allow-root")
+    server = subprocess.Popen(argv, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(120):
+            try:
+                urllib.request.urlopen(f"{url}/api/status?token={TOKEN}", timeout=2)
+                break
+            except OSError:
+                assert server.poll() is None, f"JupyterLab exited: see {log.name}"
+                time.sleep(0.5)
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def setting(tmp_path_factory):
+    """Folders and environment shared by both servers: a private exchange,
+    nbgrader's config pointing at it, and fresh JupyterLab settings."""
+    base = tmp_path_factory.mktemp("browser")
+    exchange, config = base / "exchange", base / "config"
+    exchange.mkdir()
+    config.mkdir()
+    (config / "nbgrader_config.py").write_text(f"c = get_config()\nc.Exchange.root = {str(exchange)!r}\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    # nbgrader's record of submissions lives in Jupyter's data folder: a fresh one, too.
+    env.update(JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(base / "data"),
+               JUPYTERLAB_SETTINGS_DIR=str(base / "lab-settings"),
+               JUPYTERLAB_WORKSPACES_DIR=str(base / "lab-workspaces"))
+    course = new_course(base / "course")
+    released = subprocess.run([sys.executable, "-m", "nbgrader", "release_assignment", A1], cwd=course, env=env,
+                              capture_output=True, text=True)
+    assert released.returncode == 0, released.stderr
+    student = edition.publish(ROOT, base / "student")
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    return {"env": env, "course": course, "student": student, "exchange": exchange}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        yield browser
+        browser.close()
+    (SHOTS / "steps.json").write_text(json.dumps(STEPS, indent=1))
+
+
+@contextmanager
+def step(page, name):
+    """Time one step of the flow and save a screenshot at its end."""
+    started = time.monotonic()
+    yield
+    seconds = round(time.monotonic() - started, 1)
+    shot = SHOTS / f"{len(STEPS) + 1:02d}-{name}.png"
+    page.screenshot(path=str(shot))
+    STEPS.append({"step": name, "seconds": seconds, "screenshot": str(shot.relative_to(ROOT))})
+
+
+def open_lab(browser, url):
+    page = browser.new_page(viewport={"width": 1400, "height": 900})
+    console = []
+    page.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+    page.goto(f"{url}/lab?token={TOKEN}")
+    page.wait_for_selector("#jp-main-dock-panel", timeout=60_000)
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=60_000)
+    return page, console
+
+
+def menu(page, *labels):
+    page.locator(".lm-MenuBar-itemLabel", has_text=labels[0]).click()
+    for label in labels[1:]:
+        page.locator(".lm-Menu-itemLabel", has_text=label).first.click()
+
+
+def open_notebook(page, path):
+    page.evaluate("path => window.jupyterapp.commands.execute('docmanager:open', {path})", path)
+    page.wait_for_function(
+        """path => { const w = window.jupyterapp.shell.currentWidget;
+                     return w && w.context && w.context.path === path && w.sessionContext.session
+                            && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'; }""",
+        arg=path, timeout=120_000)
+
+
+NOTEBOOK = "window.jupyterapp.shell.currentWidget"
+CELLS = f"""() => {NOTEBOOK}.content.model.sharedModel.cells.map(c => ({{
+    type: c.cell_type, source: c.getSource(), count: c.cell_type === 'code' ? c.execution_count : null,
+    nbgrader: (c.getMetadata().nbgrader || {{}}).grade_id || null, tags: c.getMetadata().tags || [],
+    outputs: c.cell_type === 'code' ? c.getOutputs() : [] }}))"""
+
+
+def cells(page):
+    return page.evaluate(CELLS)
+
+
+def set_source(page, index, source):
+    page.evaluate(f"([i, s]) => {NOTEBOOK}.content.model.sharedModel.cells[i].setSource(s)", [index, source])
+
+
+def save(page):
+    page.evaluate(f"() => {NOTEBOOK}.context.save()")
+
+
+def is_dirty(page):
+    return page.evaluate(f"() => {NOTEBOOK}.context.model.dirty")
+
+
+def run_all_and_wait(page, timeout_ms):
+    menu(page, "Run", "Run All Cells")
+    page.wait_for_function(
+        f"""() => {{ const w = {NOTEBOOK};
+                    const code = w.content.model.sharedModel.cells.filter(c => c.cell_type === 'code');
+                    return w.sessionContext.session.kernel.status === 'idle'
+                           && code.every(c => c.execution_count !== null); }}""", timeout=timeout_ms)
+
+
+def validate_button(page):
+    """nbgrader's Validate button in the toolbar of the notebook in front."""
+    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Toolbar").get_by_text("Validate", exact=True)
+
+
+def dialog_text(page, timeout_ms):
+    dialog = page.locator(".jp-Dialog-content")
+    dialog.wait_for(timeout=timeout_ms)
+    return dialog.inner_text()
+
+
+def close_dialog(page):
+    page.locator(".jp-Dialog-button.jp-mod-accept, .jp-Dialog-button").last.click()
+    page.locator(".jp-Dialog-content").wait_for(state="detached")
+
+
+def version_warnings(console):
+    return [m for m in console if "satisf" in m.lower() and "version" in m.lower()]
+
+
+def test_a_student_runs_a_lecture_and_does_an_assignment(setting, browser):
+    with jupyterlab(setting["student"], setting["env"]) as url:
+        page, console = open_lab(browser, url)
+        with step(page, "student-opens-jupyterlab"):
+            page.wait_for_timeout(3000)
+            assert not version_warnings(console), f"extension version warnings: {version_warnings(console)}"
+            assert page.locator(".jp-Notification-Toast, .Toastify__toast").count() == 0, "a pop-up greets the student"
+
+        with step(page, "student-opens-a-lecture"):
+            open_notebook(page, "lectures/01_mnist.ipynb")
+            page.wait_for_timeout(2000)
+            assert page.evaluate(f"() => {NOTEBOOK}.sessionContext.session.kernel.name") == jupyter.KERNEL_NAME
+            assert not is_dirty(page), "the lecture shows as modified right after opening it"
+
+        with step(page, "student-runs-the-lecture-in-fast-mode"):
+            parameters = next(i for i, c in enumerate(cells(page)) if "parameters" in c["tags"])
+            set_source(page, parameters, "FAST = True")
+            run_all_and_wait(page, 600_000)
+            found = cells(page)
+            outputs = [o for c in found for o in c["outputs"]]
+            errors = [o for o in outputs if o.get("output_type") == "error"]
+            stderr = [o for o in outputs if o.get("name") == "stderr"]
+            assert not errors, f"the lecture raised: {[e.get('ename') for e in errors]}"
+            assert not stderr, f"stderr reached the lecture: {[o.get('text', '')[:200] for o in stderr]}"
+            assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2, "the lecture's plots are missing"
+            page.locator(".jp-OutputArea-output img").first.scroll_into_view_if_needed()
+
+        with step(page, "student-fetches-assignment-1"):
+            menu(page, "Nbgrader", "Assignment List")
+            page.locator("#released_assignments_list button", has_text="Fetch").click()
+            page.locator("#fetched_assignments_list").get_by_text(A1).first.wait_for(timeout=60_000)
+        notebook = f"{A1}/{A1}.ipynb"
+        assert (setting["student"] / notebook).is_file(), "Fetch did not write the assignment into the student's folder"
+
+        with step(page, "student-validates-the-unsolved-version"):
+            open_notebook(page, notebook)
+            validate_button(page).click()
+            text = dialog_text(page, 300_000)
+            assert "NotImplementedError" in text or "failed" in text.lower(), f"Validate did not list failures:\n{text}"
+        close_dialog(page)
+
+        with step(page, "student-fills-in-the-solution-and-validates"):
+            answers = solution_code(A1)
+            for index, cell in enumerate(cells(page)):
+                if cell["nbgrader"] in answers:
+                    set_source(page, index, answers[cell["nbgrader"]])
+                elif cell["nbgrader"] == "written_answer":
+                    set_source(page, index, "Deeper and wider networks fit the training set sooner and overfit sooner.")
+            save(page)
+            validate_button(page).click()
+            text = dialog_text(page, 600_000)
+            assert "Success! Your notebook passes all the tests." in text, f"Validate did not pass:\n{text}"
+        close_dialog(page)
+
+        with step(page, "student-submits"):
+            page.evaluate("() => window.jupyterapp.shell.activateById(window.jupyterapp.shell.widgets('main')"
+                          ".find(w => w.title.label.includes('Assignments')).id)")
+            page.locator("#fetched_assignments_list button", has_text="Submit").first.click()
+            page.locator("#submitted_assignments_list").get_by_text(A1).first.wait_for(timeout=60_000)
+        inbound = setting["exchange"] / "keras-ffnn" / "inbound"
+        assert any(inbound.glob(f"*+{A1}+*")), "Submit put nothing into the exchange"
+        page.close()
+
+
+def test_the_instructor_collects_and_autogrades_in_the_formgrader(setting, browser):
+    course = setting["course"]
+    inbound = setting["exchange"] / "keras-ffnn" / "inbound"
+    assert any(inbound.glob(f"*+{A1}+*")), "nothing was submitted: run the student's test first (it submits assignment 1)"
+    with jupyterlab(course, setting["env"]) as url:
+        page, _ = open_lab(browser, url)
+        with step(page, "instructor-opens-the-formgrader"):
+            menu(page, "Nbgrader", "Formgrader")
+            grader = page.frame_locator("iframe").first
+            rows = grader.locator("#main_table tbody tr, table tbody tr")
+            rows.first.wait_for(timeout=60_000)
+            dates = instructor.due_dates(course)
+            for assignment in instructor.assignments(course):
+                row = rows.filter(has_text=assignment)
+                assert dates[assignment].replace(" UTC", "") in row.inner_text(), f"{assignment}: due date missing"
+
+        with step(page, "instructor-sees-points-in-manual-grading"):
+            grader.get_by_text("Manual Grading").click()
+            table = grader.locator("table tbody")
+            table.get_by_text(A1).wait_for(timeout=60_000)
+            with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+                totals = {a.name: a.max_score for a in gradebook.assignments}
+            for assignment in instructor.assignments(course):
+                shown = table.locator("tr", has_text=assignment).inner_text()
+                assert totals[assignment] > 0 and f"/ {totals[assignment]:g}" in shown, f"{assignment}: {shown}"
+
+        with step(page, "instructor-collects"):
+            grader.get_by_text("Manage Assignments").click()
+            row = grader.locator("table tbody tr", has_text=A1)
+            row.locator(".collect a").click()
+            grader.locator(".modal-dialog").wait_for(timeout=120_000)
+            grader.locator(".modal-footer button").first.click()
+            row.locator(".num-submissions a", has_text="1").wait_for(timeout=60_000)
+
+        with step(page, "instructor-autogrades"):
+            row.locator(".num-submissions a").click()
+            student = grader.locator("table tbody tr").first
+            student.locator(".autograde a").click()
+            student.locator(".score", has_text="/").wait_for(timeout=600_000)
+            message = grader.locator(".modal-dialog")
+            assert "Successfully autograded" in message.inner_text(), message.inner_text()[:500]
+            grader.locator(".modal-footer button").first.click()
+            message.wait_for(state="detached")
+
+        with step(page, "instructor-sees-the-score"):
+            score = student.locator(".score").inner_text()
+            earned = float(score.split("/")[0])
+            autograded = sum(max_scores(course, A1).values())  # the written answer waits for a hand grade
+            assert earned == autograded, f"the solved submission scored {score}, expected {autograded:g} autograded points"
+        page.close()
