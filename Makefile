@@ -3,16 +3,11 @@
 # runs the test suite. Both create .venv with the pinned versions first.
 
 SHELL := /bin/bash
-PYTHON ?= $(shell command -v python3.11 || command -v python3)
-VENV := .venv
+# Python 3.11, 3.12 or 3.13: the first one installed (or PYTHON=...).
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-
-# The course's offline copies of the Keras datasets, when they are beside the clone.
-SHARED_DATA := $(abspath ../shared/datasets)
-ifneq ($(wildcard $(SHARED_DATA)/MANIFEST.json),)
-export DLCOURSE_DATA_DIR ?= $(SHARED_DATA)
-endif
 
 .PHONY: help venv sandbox-tools browser-tools course smoke test test-fast test-browser lab release student-edition autograde clear feedback grades bench-autograde clean
 
@@ -34,7 +29,7 @@ help:
 	@echo "make sandbox-tools     install bubblewrap, the grading sandbox (Debian/Ubuntu, as root)"
 
 $(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "error: the course needs Python 3.11; set PYTHON=/path/to/python3.11")'
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "error: the course needs Python 3.11, 3.12 or 3.13, not " + sys.version.split()[0] + "; set PYTHON=/path/to/python3.12 (for example)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -e .

@@ -1,6 +1,8 @@
-"""Turning word-index sequences into what a dense network reads.
+"""Turning word-index sequences into what a dense network reads, and back.
 
-Lecture 2 (IMDB) builds these step by step; later notebooks import them.
+Lecture 2 (IMDB) teaches both functions; this module holds the same code
+for the notebooks after it (tests/test_preprocessing.py checks that the
+two stay identical, docstrings aside).
 """
 
 import numpy as np

@@ -1,17 +1,12 @@
-import os
 from pathlib import Path
 
 import pytest
 
+from dlcourse.datasets import files
+
 ROOT = Path(__file__).resolve().parent.parent
-SHARED_DATA = ROOT.parent / "shared" / "datasets"
-
-# Running pytest directly (not through make) still finds the offline data.
-if "DLCOURSE_DATA_DIR" not in os.environ and (SHARED_DATA / "MANIFEST.json").exists():
-    os.environ["DLCOURSE_DATA_DIR"] = str(SHARED_DATA)
-
-
-DATA_DIR = Path(os.environ.get("DLCOURSE_DATA_DIR", SHARED_DATA))
+# DLCOURSE_DATA_DIR, or else ../shared/datasets (dlcourse.datasets.files knows the default).
+DATA_DIR = files.data_dir() or files.SHARED_DATA_DIR
 
 
 @pytest.fixture

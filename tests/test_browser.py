@@ -25,6 +25,7 @@ from nbgrader.api import Gradebook
 from conftest import ROOT
 from dlcourse import jupyter
 from dlcourse.host import edition, instructor
+from dlcourse.host.submission import nbgrader_environment
 from submissions import max_scores, new_course, solution_code
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -83,7 +84,7 @@ def setting(tmp_path_factory):
     exchange.mkdir()
     config.mkdir()
     (config / "nbgrader_config.py").write_text(f"c = get_config()\nc.Exchange.root = {str(exchange)!r}\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")}
+    env = nbgrader_environment()
     # nbgrader's record of submissions lives in Jupyter's data folder: a fresh one, too.
     env.update(JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(base / "data"),
                JUPYTERLAB_SETTINGS_DIR=str(base / "lab-settings"),

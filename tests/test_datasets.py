@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from dlcourse.datasets import DatasetError, boston_housing, files, imdb, mnist, reuters
+from dlcourse.preprocessing import decode
 
 # -- Reuters and Boston: the mirror files are Keras's own, so compare with Keras itself.
 
@@ -79,11 +80,6 @@ def test_mnist_shapes_dtypes_and_anchors(data_dir):
     assert np.bincount(y_train).tolist() == [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
     assert np.bincount(y_test).tolist() == [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
     assert x_train.max() == 255 and x_train.min() == 0
-
-
-def decode(sequence, word_index):
-    reverse = {index + 3: word for word, index in word_index.items()}
-    return " ".join(reverse.get(i, "?") for i in sequence)
 
 
 def test_imdb_shapes_labels_and_anchors(data_dir):

@@ -77,7 +77,8 @@ def test_no_solution_or_hidden_test_reaches_the_students():
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
 def test_validate_passes_the_solution_and_fails_the_blank_version(assignment, course, monkeypatch):
-    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # let the kernel capture stderr as it does for students
+    # The validator runs in this process: drop the variable as nbgrader_environment() does for subprocesses.
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")
     validator = Validator(config=PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config())
     problems = validator.validate(str(course / "solutions" / assignment / f"{assignment}.ipynb"))
     assert problems == {}, f"{assignment}: nbgrader validate reports {problems}"

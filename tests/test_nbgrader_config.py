@@ -1,7 +1,5 @@
 """nbgrader_config.py, loaded explicitly (NbGraderAPI does not read it by itself)."""
 
-import os
-
 from nbclient import NotebookClient
 from nbformat.v4 import new_code_cell, new_notebook
 from nbgrader.preprocessors import IgnorePattern
@@ -9,6 +7,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from conftest import ROOT
 from dlcourse import jupyter
+from dlcourse.host.submission import nbgrader_environment
 
 
 def load_config():
@@ -30,9 +29,7 @@ TENSORFLOW_CELL = "import keras\nm = keras.Sequential([keras.Input(shape=(3,)), 
 
 def run(kernel_name, *sources):
     nb = new_notebook(cells=[new_code_cell(s) for s in sources])
-    # ipykernel does not capture the kernel's stderr under pytest; run as nbgrader would.
-    env = {k: v for k, v in os.environ.items() if k != "PYTEST_CURRENT_TEST"}
-    NotebookClient(nb, timeout=120, kernel_name=kernel_name).execute(env=env)
+    NotebookClient(nb, timeout=120, kernel_name=kernel_name).execute(env=nbgrader_environment())
     return nb.cells
 
 

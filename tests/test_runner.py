@@ -63,9 +63,17 @@ def test_a_failing_cell_is_reported_with_its_source(tmp_path):
 
 
 def test_a_notebook_that_runs_too_long_is_stopped(tmp_path):
-    nb = write_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(120)")
-    result = runner.run_notebook(nb, tmp_path / "out", timeout=5, progress=False)
+    """Each of its cells is short, but together they pass the notebook's limit."""
+    nb = write_notebook(tmp_path / "slow.ipynb", *["import time\ntime.sleep(2)"] * 30)
+    result = runner.run_notebook(nb, tmp_path / "out", timeout=5, cell_timeout=60, progress=False)
     assert "timed out after 5 s" in result.error
+    assert result.seconds < 40
+
+
+def test_a_cell_that_runs_too_long_is_stopped(tmp_path):
+    nb = write_notebook(tmp_path / "slow_cell.ipynb", "import time\ntime.sleep(120)")
+    result = runner.run_notebook(nb, tmp_path / "out", timeout=600, cell_timeout=3, progress=False)
+    assert "a cell ran longer than 3 s" in result.error and "--cell-timeout" in result.error
     assert result.seconds < 60
 
 
@@ -85,13 +93,17 @@ def test_cli_rejects_wrong_arguments(tmp_path):
     assert missing.returncode != 0 and "nope.ipynb is not a notebook" in missing.stderr
     zero = run_cli("run", "--timeout", "0", "lectures")
     assert zero.returncode != 0 and "--timeout: must be a positive" in zero.stderr
+    zero = run_cli("run", "--cell-timeout", "0", "lectures")
+    assert zero.returncode != 0 and "--cell-timeout: must be a positive" in zero.stderr
 
 
 def test_cli_summary_and_exit_code(tmp_path):
     write_notebook(tmp_path / "good.ipynb", RECORD)
     write_notebook(tmp_path / "bad.ipynb", "raise RuntimeError('boom')")
-    done = run_cli("run", "--no-progress", "--output-dir", str(tmp_path / "build" / "executed"), str(tmp_path))
+    done = run_cli("run", "--no-progress", "--output-dir", str(tmp_path / "out"), "--summary-dir",
+                   str(tmp_path / "build"), str(tmp_path))
     assert done.returncode == 1, done.stdout + done.stderr
+    assert (tmp_path / "out" / tmp_path.name / "good.ipynb").is_file()
     summary = {Path(r["notebook"]).name: r for r in json.loads((tmp_path / "build" / "summary.json").read_text())}
     assert summary["good.ipynb"]["ok"] and summary["good.ipynb"]["metrics"]["test_accuracy"] == 0.99
     assert not summary["bad.ipynb"]["ok"] and "RuntimeError: boom" in summary["bad.ipynb"]["error"]

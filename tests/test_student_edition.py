@@ -17,6 +17,7 @@ import pytest
 
 from conftest import ROOT
 from dlcourse.host import edition
+from dlcourse.host.submission import nbgrader_environment
 
 REGION = re.compile(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
 
@@ -119,7 +120,7 @@ def test_the_edition_sets_itself_up_and_runs_a_lecture_and_an_assignment(student
     """`make venv` of the edition alone (its own Makefile, requirements and
     package), then a lecture in fast mode and a student version, executed by
     the edition's own papermill in the edition's own kernel."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VIRTUAL_ENV", "PYTEST_"))}
+    env = {k: v for k, v in nbgrader_environment().items() if k != "VIRTUAL_ENV"}
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not p.startswith(sys.prefix))
     env["PYTHON"] = sys._base_executable
     setup = subprocess.run(["make", "venv"], cwd=student_edition, env=env, capture_output=True, text=True)

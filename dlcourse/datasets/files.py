@@ -2,7 +2,9 @@
 
 Files are looked for, in this order:
 
-1. the folder named by the ``DLCOURSE_DATA_DIR`` environment variable;
+1. the folder named by the ``DLCOURSE_DATA_DIR`` environment variable, or
+   else the course's offline copies when they lie beside the course folder
+   (``../shared/datasets``: the one place this default is set);
 2. Keras's cache (``$KERAS_HOME/datasets``, by default ``~/.keras/datasets``);
 3. Keras's own download (``keras.utils.get_file``), which needs the internet.
 
@@ -19,6 +21,8 @@ from pathlib import Path
 
 ORIGIN = "https://storage.googleapis.com/tensorflow/tf-keras-datasets/"
 DATA_DIR_VARIABLE = "DLCOURSE_DATA_DIR"
+# The course folder is the parent of this package; its offline data lie beside it.
+SHARED_DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
 
 
 class DatasetError(RuntimeError):
@@ -123,14 +127,15 @@ def verify(path, spec):
 
 
 def data_dir():
-    """Return the folder named by DLCOURSE_DATA_DIR, or None when unset.
+    """Return the folder named by DLCOURSE_DATA_DIR; when it is unset, the
+    course's ``../shared/datasets`` if it is there; else None.
 
     Raises:
         DatasetError: the variable names something that is not a folder.
     """
     value = os.environ.get(DATA_DIR_VARIABLE)
     if not value:
-        return None
+        return SHARED_DATA_DIR if (SHARED_DATA_DIR / "MANIFEST.json").is_file() else None
     folder = Path(value).expanduser()
     if not folder.is_dir():
         raise DatasetError(

@@ -38,7 +38,10 @@ def build_parser():
     run.add_argument("--fast", action="store_true", help="quick smoke run: sets the FAST parameter; bands are not checked")
     run.add_argument("--timeout", type=positive, default=runner.DEFAULT_TIMEOUT, metavar="SECONDS",
                      help=f"stop a notebook that runs longer than this (default {runner.DEFAULT_TIMEOUT})")
+    run.add_argument("--cell-timeout", type=positive, default=runner.DEFAULT_CELL_TIMEOUT, metavar="SECONDS",
+                     help=f"stop a cell that runs longer than this (default {runner.DEFAULT_CELL_TIMEOUT})")
     run.add_argument("--output-dir", default="build/executed", help="where executed notebooks go (default build/executed)")
+    run.add_argument("--summary-dir", default="build", help="where summary.md and summary.json go (default build)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="hide papermill's progress bar")
 
     release = commands.add_parser("release", help="regenerate assignments/ from solutions/")
@@ -86,7 +89,8 @@ def build_parser():
 
 
 def run_command(args):
-    results = runner.run(args.paths, args.output_dir, args.fast, args.timeout, args.progress)
+    results = runner.run(args.paths, args.output_dir, args.fast, args.timeout, args.cell_timeout, args.progress,
+                         args.summary_dir)
     return 0 if all(r.ok for r in results) else 1
 
 

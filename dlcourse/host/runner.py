@@ -4,7 +4,10 @@
 ``build/executed/``, then prints one row per recorded metric: wall time, peak
 resident memory of the kernel, the value, the slide's value, the band, and
 whether the value is inside it. The summary is also written to
-``build/summary.md`` and ``build/summary.json``.
+``build/summary.md`` and ``build/summary.json`` (``--summary-dir``).
+
+Two limits: ``timeout`` for a whole notebook (the runner stops the kernel),
+and ``cell_timeout`` for one cell (papermill stops the cell).
 """
 
 import json
@@ -16,6 +19,7 @@ from pathlib import Path
 import nbformat
 import papermill
 import psutil
+from nbclient.exceptions import CellTimeoutError
 
 from dlcourse import jupyter
 
@@ -23,6 +27,7 @@ from . import bands, recorded
 from .submission import rss_bytes
 
 DEFAULT_TIMEOUT = 1800  # seconds per notebook
+DEFAULT_CELL_TIMEOUT = 900  # seconds per cell
 KERNEL_NAME = jupyter.KERNEL_NAME
 
 
@@ -122,10 +127,13 @@ class KernelWatch:
                 return
 
 
-def describe_failure(exc, watch, timeout):
+def describe_failure(exc, watch, timeout, cell_timeout):
     """Return a readable account of why a notebook failed."""
     if watch.timed_out:
         return f"timed out after {timeout} s; the kernel was stopped. Fix: speed the notebook up or pass a larger --timeout."
+    if isinstance(exc, CellTimeoutError):
+        return (f"a cell ran longer than {cell_timeout} s and was stopped. "
+                "Fix: speed the cell up or pass a larger --cell-timeout.")
     if isinstance(exc, papermill.PapermillExecutionError):
         source = "\n".join("    " + line for line in exc.source.splitlines())
         return f"cell In [{exc.exec_count}] raised {exc.ename}: {exc.evalue}\n{source}"
@@ -145,15 +153,13 @@ def check_bands(path, metrics):
     return checks
 
 
-def run_notebook(path, output_dir="build/executed", fast=False, timeout=DEFAULT_TIMEOUT, progress=True):
-    """Execute one notebook and return its Result (never raises for a notebook
-    that fails; the failure is in ``Result.error``).
-
-    Raises:
-        NotebookError: the file is not a valid notebook.
+def run_notebook(path, output_dir="build/executed", fast=False, timeout=DEFAULT_TIMEOUT,
+                 cell_timeout=DEFAULT_CELL_TIMEOUT, progress=True):
+    """Execute one notebook into ``output_dir/<its folder>/`` and return its
+    Result. Never raises for a notebook that fails (unreadable ones included):
+    the failure is in ``Result.error``. :func:`run` checks every notebook first.
     """
     path = Path(path)
-    read_notebook(path)
     output = Path(output_dir) / path.parent.name / path.name
     output.parent.mkdir(parents=True, exist_ok=True)
     result = Result(str(path), str(output), fast=fast)
@@ -167,10 +173,10 @@ def run_notebook(path, output_dir="build/executed", fast=False, timeout=DEFAULT_
                 kernel_name=KERNEL_NAME,
                 progress_bar=progress,
                 cwd=str(path.parent),
-                execution_timeout=timeout,
+                execution_timeout=cell_timeout,
             )
         except Exception as exc:  # papermill, nbclient and the kernel raise many kinds
-            result.error = describe_failure(exc, watch, timeout)
+            result.error = describe_failure(exc, watch, timeout, cell_timeout)
     result.seconds = time.monotonic() - start
     result.peak_mb = watch.peak_bytes / 2**20
     if output.exists():
@@ -215,28 +221,44 @@ def format_summary(run_results):
     return "\n".join(table)
 
 
-def run(paths, output_dir="build/executed", fast=False, timeout=DEFAULT_TIMEOUT, progress=True):
-    """Execute every notebook in ``paths``, print and save the summary, and
-    return the list of Results.
+def checked_notebooks(paths):
+    """Return the notebooks named by ``paths``, each read once to check it.
 
     Raises:
-        NotebookError: a path is wrong or a notebook cannot be read (checked
-            for all notebooks before any is executed).
+        NotebookError: a path is wrong, nothing was found, or a notebook
+            cannot be read (checked for all before any is executed).
     """
     notebooks = find_notebooks(paths)
     if not notebooks:
         raise NotebookError(f"No notebooks found in {', '.join(map(str, paths))}.")
     for notebook in notebooks:
         read_notebook(notebook)
+    return notebooks
+
+
+def save_summary(run_results, text, folder):
+    """Write ``summary.md`` (the table ``text``) and ``summary.json`` into ``folder``."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "summary.md").write_text(text + "\n")
+    (folder / "summary.json").write_text(json.dumps([asdict(r) | {"ok": r.ok} for r in run_results], indent=2))
+
+
+def run(paths, output_dir="build/executed", fast=False, timeout=DEFAULT_TIMEOUT, cell_timeout=DEFAULT_CELL_TIMEOUT,
+        progress=True, summary_dir="build"):
+    """Execute every notebook in ``paths`` into ``output_dir``, print the
+    summary and save it into ``summary_dir``; return the list of Results.
+
+    Raises:
+        NotebookError: as :func:`checked_notebooks`.
+    """
     run_results = []
-    for notebook in notebooks:
+    for notebook in checked_notebooks(paths):
         print(f"==> {notebook}{' (fast)' if fast else ''}", flush=True)
-        result = run_notebook(notebook, output_dir, fast, timeout, progress)
+        result = run_notebook(notebook, output_dir, fast, timeout, cell_timeout, progress)
         print(f"    {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s", flush=True)
         run_results.append(result)
     text = format_summary(run_results)
     print("\n" + text, flush=True)
-    build = Path(output_dir).parent
-    (build / "summary.md").write_text(text + "\n")
-    (build / "summary.json").write_text(json.dumps([asdict(r) | {"ok": r.ok} for r in run_results], indent=2))
+    save_summary(run_results, text, summary_dir)
     return run_results

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import dlcourse
 from dlcourse import jupyter
+from dlcourse.datasets import files
 
 KERNEL_NAME = "dlcourse-sandbox"
 INSTALL_HINT = ("Install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; "
@@ -54,9 +55,9 @@ def _read_only_roots():
     course package and the data (deduplicated, existing ones only)."""
     package = Path(dlcourse.__file__).resolve().parent
     candidates = ["/usr", "/etc", sys.base_prefix, sys.prefix, str(package)]
-    data = os.environ.get("DLCOURSE_DATA_DIR")
+    data = files.data_dir()
     if data:
-        candidates.append(str(Path(data).resolve()))
+        candidates.append(str(data.resolve()))
     roots = []
     for path in candidates:
         path = os.path.realpath(path)
@@ -95,8 +96,9 @@ def kernel_environment(home):
            "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
            "MPLCONFIGDIR": str(Path(home) / ".matplotlib"), "KERAS_HOME": str(Path(home) / ".keras"),
            "PYTHONDONTWRITEBYTECODE": "1", **jupyter.KERNEL_ENVIRONMENT}
-    if os.environ.get("DLCOURSE_DATA_DIR"):
-        env["DLCOURSE_DATA_DIR"] = str(Path(os.environ["DLCOURSE_DATA_DIR"]).resolve())
+    data = files.data_dir()
+    if data:  # its path as the kernel sees it (the sandbox mounts it there)
+        env[files.DATA_DIR_VARIABLE] = str(data.resolve())
     return env
 
 
