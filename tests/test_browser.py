@@ -24,6 +24,7 @@ from nbgrader.api import Gradebook
 
 from conftest import ROOT
 from dlcourse import jupyter
+from dlcourse.datasets import files
 from dlcourse.host import edition, instructor
 from dlcourse.host.submission import nbgrader_environment
 from submissions import max_scores, new_course, solution_code
@@ -85,6 +86,7 @@ def setting(tmp_path_factory):
     config.mkdir()
     (config / "nbgrader_config.py").write_text(f"c = get_config()\nc.Exchange.root = {str(exchange)!r}\n")
     env = nbgrader_environment()
+    env[files.DATA_DIR_VARIABLE] = str(files.data_dir())  # the student's folder lies elsewhere
     # nbgrader's record of submissions lives in Jupyter's data folder: a fresh one, too.
     env.update(JUPYTER_CONFIG_DIR=str(config), JUPYTER_DATA_DIR=str(base / "data"),
                JUPYTERLAB_SETTINGS_DIR=str(base / "lab-settings"),

@@ -16,6 +16,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
+from dlcourse.datasets import files
 from dlcourse.host import edition
 from dlcourse.host.submission import nbgrader_environment
 
@@ -123,6 +124,7 @@ def test_the_edition_sets_itself_up_and_runs_a_lecture_and_an_assignment(student
     env = {k: v for k, v in nbgrader_environment().items() if k != "VIRTUAL_ENV"}
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not p.startswith(sys.prefix))
     env["PYTHON"] = sys._base_executable
+    env[files.DATA_DIR_VARIABLE] = str(files.data_dir())  # the edition lies elsewhere: name the course's data
     setup = subprocess.run(["make", "venv"], cwd=student_edition, env=env, capture_output=True, text=True)
     assert setup.returncode == 0, f"make venv failed in the edition:\n{setup.stdout[-3000:]}\n{setup.stderr[-3000:]}"
     python = student_edition / ".venv" / "bin" / "python"
