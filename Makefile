@@ -3,11 +3,8 @@
 # runs the test suite. Both create .venv with the pinned versions first.
 
 SHELL := /bin/bash
-# Python 3.11, 3.12 or 3.13: the first one installed (or PYTHON=...).
-PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
-VENV ?= .venv
-BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+.DEFAULT_GOAL := help
+include venv.mk
 
 .PHONY: help venv sandbox-tools browser-tools course smoke test test-fast test-browser lab release student-edition autograde clear feedback grades bench-autograde clean
 
@@ -27,16 +24,6 @@ help:
 	@echo "make grades     export all grades to build/grades.csv"
 	@echo "make bench-autograde   time serial nbgrader against the parallel, sandboxed grader"
 	@echo "make sandbox-tools     install bubblewrap, the grading sandbox (Debian/Ubuntu, as root)"
-
-$(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "error: the course needs Python 3.11, 3.12 or 3.13, not " + sys.version.split()[0] + "; set PYTHON=/path/to/python3.12 (for example)")'
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
-	$(BIN)/python -m dlcourse.jupyter
-	touch $@
-
-venv: $(STAMP)
 
 course: $(STAMP)
 	$(BIN)/python -m dlcourse run lectures/
@@ -65,19 +52,20 @@ OUT ?= build/student-edition
 student-edition: $(STAMP)
 	$(BIN)/python -m dlcourse publish $(OUT)
 
-# Grading runs each student's kernel in bubblewrap (Debian package `bubblewrap`).
-sandbox-tools:
-	@command -v bwrap >/dev/null || { \
+# $(call debian_package,COMMAND,PACKAGE,WHY): install PACKAGE with apt-get (as
+# root) unless COMMAND exists; otherwise say how, and why it is needed.
+debian_package = command -v $(1) >/dev/null || { \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get install -y -qq bubblewrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap; }; \
-	  else echo "error: install bubblewrap (e.g. sudo apt-get install bubblewrap): grading runs student code in it"; exit 2; fi; }
+	    apt-get install -y -qq $(2) >/dev/null || { apt-get update -qq && apt-get install -y -qq $(2); }; \
+	  else echo "error: install $(2) (e.g. sudo apt-get install $(2)): $(3)"; exit 2; fi; }
+
+# Grading runs each student's kernel in bubblewrap.
+sandbox-tools:
+	@$(call debian_package,bwrap,bubblewrap,grading runs student code in it)
 
 # The browser tests drive Debian's chromium (Playwright's own download needs the internet).
 browser-tools:
-	@command -v chromium >/dev/null || { \
-	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
-	    apt-get install -y -qq chromium >/dev/null || { apt-get update -qq && apt-get install -y -qq chromium; }; \
-	  else echo "error: install chromium (e.g. sudo apt-get install chromium): the browser tests drive it"; exit 2; fi; }
+	@$(call debian_package,chromium,chromium,the browser tests drive it)
 
 autograde: $(STAMP) sandbox-tools
 	@test -n "$(A)" || { echo "error: name the assignment, e.g. make autograde A=a1_layers_units"; exit 2; }

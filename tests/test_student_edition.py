@@ -86,7 +86,7 @@ def test_the_edition_holds_no_solution_and_no_hidden_test(student_edition, tmp_p
 
 def test_the_edition_has_what_students_need_and_nothing_else(student_edition):
     files = {str(p.relative_to(student_edition)) for p in student_edition.rglob("*") if p.is_file()}
-    for needed in ("README.md", "Makefile", "pyproject.toml", "requirements.txt", "environment.yml",
+    for needed in ("README.md", "Makefile", "venv.mk", "pyproject.toml", "requirements.txt", "environment.yml",
                    "nbgrader_config.py", ".gitignore", "dlcourse/jupyter.py", "dlcourse/grading.py",
                    "dlcourse/datasets/files.py", "lectures/01_mnist.ipynb",
                    "assignments/a1_layers_units/a1_layers_units.ipynb"):

@@ -12,8 +12,10 @@ holds nothing of ``solutions/``, the gradebook, the instructor's tools
 import shutil
 from pathlib import Path
 
+import nbformat
+
 # Copied from the course as they are (folders whole, minus the host side and caches).
-COPIED = ("lectures", "assignments", "dlcourse", "requirements.txt", "environment.yml")
+COPIED = ("lectures", "assignments", "dlcourse", "requirements.txt", "environment.yml", "venv.mk")
 LEFT_OUT = ("host", "__main__.py", "__pycache__", ".ipynb_checkpoints", "*.egg-info",
             "README.md")  # assignments/README.md is written for instructors
 # Written for students: template file name -> name in the edition.
@@ -81,8 +83,6 @@ def student_config(course):
 
 def check_no_outputs(output):
     """Raise EditionError if a notebook in the edition holds executed outputs."""
-    import nbformat
-
     for path in sorted(Path(output).rglob("*.ipynb")):
         notebook = nbformat.read(path, as_version=4)
         if any(cell.get("outputs") for cell in notebook.cells):

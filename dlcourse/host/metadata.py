@@ -44,12 +44,12 @@ def differences(path, language_info):
     what the kernel writes (``language_info.version`` ignored: it is the
     Python of whoever committed, 3.11 to 3.13)."""
     found = nbformat.read(path, as_version=4).metadata
-    want = expected(language_info)
-    keys = [k for k in want if k != "language_info" and found.get(k) != want[k]]
-    info = dict(found.get("language_info", {}))
-    if {k: v for k, v in info.items() if k != "version"} != {k: v for k, v in language_info.items() if k != "version"}:
-        keys.append("language_info")
-    return keys
+    return [key for key, value in expected(language_info).items() if _comparable(found.get(key)) != _comparable(value)]
+
+
+def _comparable(entry):
+    """Return a metadata entry without ``version`` (which only language_info has)."""
+    return {k: v for k, v in (entry or {}).items() if k != "version"}
 
 
 def fix(path, language_info):

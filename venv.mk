@@ -1,0 +1,17 @@
+# How the course sets up its virtual environment: shared by the course's
+# Makefile and the student edition's (which includes this same file).
+# Python 3.11, 3.12 or 3.13: the first one installed (or PYTHON=...).
+PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "error: the course needs Python 3.11, 3.12 or 3.13, not " + sys.version.split()[0] + "; set PYTHON=/path/to/python3.12 (for example)")'
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
+	$(BIN)/python -m dlcourse.jupyter
+	touch $@
+
+venv: $(STAMP)
