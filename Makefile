@@ -32,7 +32,7 @@ smoke: $(STAMP)
 	$(BIN)/python -m dlcourse run --fast lectures/
 
 test: $(STAMP) sandbox-tools browser-tools
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest --durations=15
 
 # The student's and instructor's flow in JupyterLab, in headless Chromium.
 test-browser: $(STAMP) browser-tools

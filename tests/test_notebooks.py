@@ -3,6 +3,10 @@
 Lectures and solution notebooks must run top to bottom; the results they
 record must land inside the bands of dlcourse.host.bands. Student versions under
 assignments/ must run too, failing only where the student has to work.
+
+Executed notebooks are kept in build/cache (dlcourse.host.cache): re-running
+the tests re-executes only the notebooks whose inputs changed. A fresh clone,
+as in CI, has no cache; `rm -r build/cache` (or `make clean`) empties it.
 """
 
 import nbformat
@@ -24,10 +28,25 @@ def test_every_lecture_has_bands():
 @pytest.mark.slow
 @pytest.mark.parametrize("path", MUST_RUN, ids=lambda p: str(p.relative_to(ROOT)))
 def test_notebook_runs_and_meets_its_bands(path):
-    result = runner.run_notebook(path, ROOT / "build" / "executed", progress=False)
+    result = runner.run_notebook(path, ROOT / "build" / "executed", progress=False, cache_dir=ROOT / "build" / "cache")
     assert result.error is None, f"{path.name} failed: {result.error}"
     missed = [f"{c.band}: got {c.value} (slides: {c.slide})" for c in result.checks if not c.ok]
     assert not missed, f"{path.name} missed its bands: {missed}"
+    silent = silent_long_cells(result.output)
+    assert not silent, f"{path.name}: cells that ran over {LONG_CELL} s without printing any progress: {silent}"
+
+
+LONG_CELL = 30  # seconds; a cell that runs longer must show the student that it is working
+
+
+def silent_long_cells(executed):
+    """Return "[index] first line (N s)" for each cell of the executed notebook
+    that ran longer than LONG_CELL seconds and wrote nothing to stdout."""
+    notebook = nbformat.read(executed, as_version=4)
+    return [f"[{i}] {cell.source.splitlines()[0]} ({cell.metadata.papermill.duration:.0f} s)"
+            for i, cell in enumerate(notebook.cells)
+            if cell.cell_type == "code" and (cell.metadata.get("papermill", {}).get("duration") or 0) > LONG_CELL
+            and not any(o.output_type == "stream" and o.name == "stdout" for o in cell.outputs)]
 
 
 @pytest.mark.slow

@@ -108,3 +108,65 @@ def test_cli_summary_and_exit_code(tmp_path):
     assert summary["good.ipynb"]["ok"] and summary["good.ipynb"]["metrics"]["test_accuracy"] == 0.99
     assert not summary["bad.ipynb"]["ok"] and "RuntimeError: boom" in summary["bad.ipynb"]["error"]
     assert (tmp_path / "build" / "summary.md").read_text() in done.stdout
+
+
+# The development loop's cache: re-running re-executes only what changed.
+
+COUNT_RUNS = ("from pathlib import Path\n"
+              "runs = Path('runs.txt'); runs.write_text(runs.read_text() + 'x' if runs.exists() else 'x')\n"
+              "from dlcourse import results\nresults.record(runs=len(runs.read_text()))")
+
+
+def runs_so_far(tmp_path):
+    return len((tmp_path / "runs.txt").read_text())
+
+
+def test_an_unchanged_notebook_comes_from_the_cache(tmp_path):
+    nb = write_notebook(tmp_path / "demo.ipynb", COUNT_RUNS)
+    first = runner.run_notebook(nb, tmp_path / "out", progress=False, cache_dir=tmp_path / "cache")
+    again = runner.run_notebook(nb, tmp_path / "out2", progress=False, cache_dir=tmp_path / "cache")
+    assert runs_so_far(tmp_path) == 1, "the unchanged notebook was executed again"
+    assert (first.cached, again.cached) == (False, True)
+    assert again.metrics == first.metrics == {"runs": 1}, "the cached executed notebook was not copied"
+    assert (again.seconds, again.peak_mb) == pytest.approx((first.seconds, first.peak_mb))
+    assert "demo.ipynb (cached)" in runner.format_summary([again])
+
+
+def test_a_changed_notebook_is_executed_again(tmp_path):
+    nb = write_notebook(tmp_path / "demo.ipynb", COUNT_RUNS)
+    runner.run_notebook(nb, tmp_path / "out", progress=False, cache_dir=tmp_path / "cache")
+    write_notebook(nb, COUNT_RUNS, "print('one more cell')")
+    result = runner.run_notebook(nb, tmp_path / "out", progress=False, cache_dir=tmp_path / "cache")
+    assert not result.cached and result.metrics == {"runs": 2}
+    fast = runner.run_notebook(nb, tmp_path / "out", fast=True, progress=False, cache_dir=tmp_path / "cache")
+    assert not fast.cached, "a fast run was served the full run's notebook"
+
+
+def test_the_key_covers_the_kernel_side_package_and_not_the_host_side(tmp_path, monkeypatch):
+    from dlcourse.host import cache
+
+    kernel_side = {p.relative_to(cache.PACKAGE).as_posix() for p in cache.kernel_side_files()}
+    assert {"results.py", "datasets/files.py", "preprocessing.py"} <= kernel_side
+    assert not [p for p in kernel_side if p.startswith("host/")], "host-side code would invalidate every entry"
+    nb = write_notebook(tmp_path / "demo.ipynb", "x = 1")
+    before = cache.key(nb)
+    assert cache.key(nb) == before and cache.key(nb, fast=True) != before
+    package = tmp_path / "course" / "dlcourse"
+    (package / "host").mkdir(parents=True)
+    monkeypatch.setattr(cache, "PACKAGE", package)
+    monkeypatch.setattr(cache, "COURSE", package.parent)
+    (package / "plotting.py").write_text("")
+    empty = cache.key(nb)
+    (package / "host" / "runner.py").write_text("changed = True")
+    assert cache.key(nb) == empty, "a host-side change invalidated the entry"
+    (package / "plotting.py").write_text("changed = True")
+    assert cache.key(nb) != empty, "a kernel-side change kept the entry"
+
+
+def test_a_failed_run_is_not_cached(tmp_path):
+    nb = write_notebook(tmp_path / "demo.ipynb", COUNT_RUNS, "1 / 0")
+    for _ in range(2):
+        result = runner.run_notebook(nb, tmp_path / "out", progress=False, cache_dir=tmp_path / "cache")
+        assert result.error and not result.cached
+    assert runs_so_far(tmp_path) == 2
+    assert not list((tmp_path / "cache").glob("*")), "a failed run left an entry"

@@ -42,6 +42,8 @@ def build_parser():
                      help=f"stop a cell that runs longer than this (default {runner.DEFAULT_CELL_TIMEOUT})")
     run.add_argument("--output-dir", default="build/executed", help="where executed notebooks go (default build/executed)")
     run.add_argument("--summary-dir", default="build", help="where summary.md and summary.json go (default build)")
+    run.add_argument("--cache", metavar="FOLDER",
+                     help="take notebooks whose inputs did not change from this cache (development loop)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="hide papermill's progress bar")
 
     release = commands.add_parser("release", help="regenerate assignments/ from solutions/")
@@ -90,7 +92,7 @@ def build_parser():
 
 def run_command(args):
     results = runner.run(args.paths, args.output_dir, args.fast, args.timeout, args.cell_timeout, args.progress,
-                         args.summary_dir)
+                         args.summary_dir, args.cache)
     return 0 if all(r.ok for r in results) else 1
 
 

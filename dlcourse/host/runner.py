@@ -7,7 +7,9 @@ whether the value is inside it. The summary is also written to
 ``build/summary.md`` and ``build/summary.json`` (``--summary-dir``).
 
 Two limits: ``timeout`` for a whole notebook (the runner stops the kernel),
-and ``cell_timeout`` for one cell (papermill stops the cell).
+and ``cell_timeout`` for one cell (papermill stops the cell). With
+``cache_dir``, a notebook whose inputs did not change since its last good run
+is taken from the cache (:mod:`dlcourse.host.cache`) instead of executed.
 """
 
 import json
@@ -23,7 +25,7 @@ from nbclient.exceptions import CellTimeoutError
 
 from dlcourse import jupyter
 
-from . import bands, recorded
+from . import bands, cache, recorded
 from .submission import rss_bytes
 
 DEFAULT_TIMEOUT = 1800  # seconds per notebook
@@ -50,6 +52,7 @@ class Result:
     seconds: float = 0.0
     peak_mb: float = 0.0
     fast: bool = False
+    cached: bool = False
     metrics: dict = field(default_factory=dict)
     checks: list = field(default_factory=list)
     error: str | None = None
@@ -154,14 +157,33 @@ def check_bands(path, metrics):
 
 
 def run_notebook(path, output_dir="build/executed", fast=False, timeout=DEFAULT_TIMEOUT,
-                 cell_timeout=DEFAULT_CELL_TIMEOUT, progress=True):
+                 cell_timeout=DEFAULT_CELL_TIMEOUT, progress=True, cache_dir=None):
     """Execute one notebook into ``output_dir/<its folder>/`` and return its
     Result. Never raises for a notebook that fails (unreadable ones included):
     the failure is in ``Result.error``. :func:`run` checks every notebook first.
+    With ``cache_dir``, an unchanged notebook is copied from the cache instead.
     """
     path = Path(path)
     output = Path(output_dir) / path.parent.name / path.name
     output.parent.mkdir(parents=True, exist_ok=True)
+    notebook_key = cache.key(path, fast) if cache_dir else None
+    stored = cache.load(cache_dir, notebook_key, output) if cache_dir else None
+    if stored:
+        result = Result(str(path), str(output), stored["seconds"], stored["peak_mb"], fast, cached=True)
+    else:
+        result = execute(path, output, fast, timeout, cell_timeout, progress)
+    if output.exists():
+        result.metrics = recorded.read(output)
+    if cache_dir and not stored and result.error is None:
+        cache.store(cache_dir, notebook_key, output, {"seconds": result.seconds, "peak_mb": result.peak_mb})
+    if result.error is None and not fast:
+        result.checks = check_bands(path, result.metrics)
+    return result
+
+
+def execute(path, output, fast, timeout, cell_timeout, progress):
+    """Execute ``path`` into ``output`` with papermill; return a Result with
+    the time, the kernel's peak memory, and the error if any."""
     result = Result(str(path), str(output), fast=fast)
     start = time.monotonic()
     with KernelWatch(timeout) as watch:
@@ -179,16 +201,13 @@ def run_notebook(path, output_dir="build/executed", fast=False, timeout=DEFAULT_
             result.error = describe_failure(exc, watch, timeout, cell_timeout)
     result.seconds = time.monotonic() - start
     result.peak_mb = watch.peak_bytes / 2**20
-    if output.exists():
-        result.metrics = recorded.read(output)
-    if result.error is None and not fast:
-        result.checks = check_bands(path, result.metrics)
     return result
 
 
 def summary_rows(result):
     """Return the summary table's rows for one notebook."""
-    head = [result.notebook, f"{result.seconds:.0f} s", f"{result.peak_mb:.0f} MB"]
+    name = result.notebook + (" (cached)" if result.cached else "")
+    head = [name, f"{result.seconds:.0f} s", f"{result.peak_mb:.0f} MB"]
     if result.error:
         return [head + ["", "", "", "FAILED"]]
     if result.fast:
@@ -213,8 +232,10 @@ def format_summary(run_results):
     line = lambda cells: "| " + " | ".join(str(c).ljust(w) for c, w in zip(cells, widths)) + " |"
     table = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows]
     total = sum(r.seconds for r in run_results)
-    table.append(f"\nTotal: {total:.0f} s for {len(run_results)} notebook(s); "
-                 f"{sum(not r.ok for r in run_results)} failed or missed a band.")
+    cached = sum(r.cached for r in run_results)
+    table.append(f"\nTotal: {total:.0f} s for {len(run_results)} notebook(s)"
+                 + (f" ({cached} from the cache: their time is the run that made the entry)" if cached else "")
+                 + f"; {sum(not r.ok for r in run_results)} failed or missed a band.")
     for r in run_results:
         if r.error:
             table.append(f"\n{r.notebook} FAILED: {r.error}")
@@ -245,9 +266,10 @@ def save_summary(run_results, text, folder):
 
 
 def run(paths, output_dir="build/executed", fast=False, timeout=DEFAULT_TIMEOUT, cell_timeout=DEFAULT_CELL_TIMEOUT,
-        progress=True, summary_dir="build"):
-    """Execute every notebook in ``paths`` into ``output_dir``, print the
-    summary and save it into ``summary_dir``; return the list of Results.
+        progress=True, summary_dir="build", cache_dir=None):
+    """Execute every notebook in ``paths`` into ``output_dir`` (or take it
+    from ``cache_dir``), print the summary and save it into ``summary_dir``;
+    return the list of Results.
 
     Raises:
         NotebookError: as :func:`checked_notebooks`.
@@ -255,8 +277,9 @@ def run(paths, output_dir="build/executed", fast=False, timeout=DEFAULT_TIMEOUT,
     run_results = []
     for notebook in checked_notebooks(paths):
         print(f"==> {notebook}{' (fast)' if fast else ''}", flush=True)
-        result = run_notebook(notebook, output_dir, fast, timeout, cell_timeout, progress)
-        print(f"    {'ok' if result.ok else 'FAILED'} in {result.seconds:.0f} s", flush=True)
+        result = run_notebook(notebook, output_dir, fast, timeout, cell_timeout, progress, cache_dir)
+        state = "ok" if result.ok else "FAILED"
+        print(f"    {state} {'from the cache' if result.cached else f'in {result.seconds:.0f} s'}", flush=True)
         run_results.append(result)
     text = format_summary(run_results)
     print("\n" + text, flush=True)
