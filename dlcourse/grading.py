@@ -7,6 +7,7 @@ loss. How the student wrote it (strings or objects, ``L2(0.001)`` or
 says what was expected and what the model has.
 """
 
+import logging
 import math
 import os
 
@@ -16,6 +17,19 @@ import keras
 def grading():
     """Return True while nbgrader executes the notebook (autograde or validate)."""
     return os.environ.get("NBGRADER_EXECUTION") in {"autograde", "validate"}
+
+
+def prepare_kernel():
+    """Start TensorFlow and hide its retracing notices; return None.
+
+    Call it in an assignment's setup cell. Test cells build many small models,
+    for which TensorFlow logs "retracing" warnings on stderr, and nbgrader
+    counts stderr in a test cell as a failure. Starting TensorFlow here keeps
+    its start-up messages, which a kernel other than the course's prints, in
+    the setup cell too.
+    """
+    keras.ops.zeros(1)
+    logging.getLogger("tensorflow").setLevel(logging.ERROR)
 
 
 def regularizer_factors(config):
