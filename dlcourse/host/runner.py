@@ -30,6 +30,7 @@ from .submission import rss_bytes
 
 DEFAULT_TIMEOUT = 1800  # seconds per notebook
 DEFAULT_CELL_TIMEOUT = 900  # seconds per cell
+LONG_CELL = 30  # seconds; a cell that runs longer should show the student that it is working
 KERNEL_NAME = jupyter.KERNEL_NAME
 
 
@@ -55,6 +56,7 @@ class Result:
     cached: bool = False
     metrics: dict = field(default_factory=dict)
     checks: list = field(default_factory=list)
+    silent_cells: list = field(default_factory=list)
     error: str | None = None
 
     @property
@@ -174,6 +176,7 @@ def run_notebook(path, output_dir="build/executed", fast=False, timeout=DEFAULT_
         result = execute(path, output, fast, timeout, cell_timeout, progress)
     if output.exists():
         result.metrics = recorded.read(output)
+        result.silent_cells = silent_long_cells(output)
     if cache_dir and not stored and result.error is None:
         cache.store(cache_dir, notebook_key, output, {"seconds": result.seconds, "peak_mb": result.peak_mb})
     if result.error is None and not fast:
@@ -202,6 +205,16 @@ def execute(path, output, fast, timeout, cell_timeout, progress):
     result.seconds = time.monotonic() - start
     result.peak_mb = watch.peak_bytes / 2**20
     return result
+
+
+def silent_long_cells(executed, seconds=LONG_CELL):
+    """Return "[index] first line (N s)" for each code cell of the executed
+    notebook that ran longer than ``seconds`` and wrote nothing to stdout."""
+    notebook = nbformat.read(executed, as_version=4)
+    return [f"[{i}] {cell.source.splitlines()[0]} ({cell.metadata.papermill.duration:.0f} s)"
+            for i, cell in enumerate(notebook.cells)
+            if cell.cell_type == "code" and (cell.metadata.get("papermill", {}).get("duration") or 0) > seconds
+            and not any(o.output_type == "stream" and o.name == "stdout" for o in cell.outputs)]
 
 
 def summary_rows(result):
@@ -239,6 +252,8 @@ def format_summary(run_results):
     for r in run_results:
         if r.error:
             table.append(f"\n{r.notebook} FAILED: {r.error}")
+        if r.silent_cells:
+            table.append(f"\n{r.notebook}: cells over {LONG_CELL} s that showed no progress: {'; '.join(r.silent_cells)}")
     return "\n".join(table)
 
 
