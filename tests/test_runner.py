@@ -175,6 +175,8 @@ def test_a_failed_run_is_not_cached(tmp_path):
 def test_the_summary_names_long_cells_that_show_no_progress(tmp_path):
     nb = write_notebook(tmp_path / "demo.ipynb", "import time\ntime.sleep(1.5)", "time.sleep(1.5)\nprint('done')")
     result = runner.run_notebook(nb, tmp_path / "out", progress=False)
-    assert runner.silent_long_cells(result.output, seconds=1) == ["[1] import time (2 s)"]
+    executed = nbformat.read(result.output, as_version=4)
+    assert runner.silent_long_cells(executed, seconds=1) == ["[1] import time (2 s)"]
+    assert result.silent_cells == [], "a 1.5 s cell is not a long one"
     result.silent_cells = ["[1] import time (31 s)"]
     assert "cells over 30 s that showed no progress: [1] import time (31 s)" in runner.format_summary([result])

@@ -49,8 +49,9 @@ def key(notebook, fast=False):
     add("requirements", requirements.read_bytes() if requirements.exists() else b"")
     add("python", sys.version.encode())
     add("kernel", jupyter.KERNEL_NAME.encode())
-    manifest = (files.data_dir() or files.SHARED_DATA_DIR) / "MANIFEST.json"
-    add("data", manifest.read_bytes() if manifest.exists() else b"")
+    data = files.data_dir()
+    manifest = data / "MANIFEST.json" if data else None
+    add("data", manifest.read_bytes() if manifest and manifest.exists() else b"")
     return digest.hexdigest()
 
 

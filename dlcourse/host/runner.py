@@ -175,8 +175,9 @@ def run_notebook(path, output_dir="build/executed", fast=False, timeout=DEFAULT_
     else:
         result = execute(path, output, fast, timeout, cell_timeout, progress)
     if output.exists():
-        result.metrics = recorded.read(output)
-        result.silent_cells = silent_long_cells(output)
+        executed = nbformat.read(output, as_version=4)
+        result.metrics = recorded.read(executed)
+        result.silent_cells = silent_long_cells(executed)
     if cache_dir and not stored and result.error is None:
         cache.store(cache_dir, notebook_key, output, {"seconds": result.seconds, "peak_mb": result.peak_mb})
     if result.error is None and not fast:
@@ -209,10 +210,10 @@ def execute(path, output, fast, timeout, cell_timeout, progress):
 
 def silent_long_cells(executed, seconds=LONG_CELL):
     """Return "[index] first line (N s)" for each code cell of the executed
-    notebook that ran longer than ``seconds`` and wrote nothing to stdout."""
-    notebook = nbformat.read(executed, as_version=4)
+    notebook (a NotebookNode) that ran longer than ``seconds`` and wrote
+    nothing to stdout."""
     return [f"[{i}] {cell.source.splitlines()[0]} ({cell.metadata.papermill.duration:.0f} s)"
-            for i, cell in enumerate(notebook.cells)
+            for i, cell in enumerate(executed.cells)
             if cell.cell_type == "code" and (cell.metadata.get("papermill", {}).get("duration") or 0) > seconds
             and not any(o.output_type == "stream" and o.name == "stdout" for o in cell.outputs)]
 
