@@ -180,3 +180,41 @@ def test_the_summary_names_long_cells_that_show_no_progress(tmp_path):
     assert result.silent_cells == [], "a 1.5 s cell is not a long one"
     result.silent_cells = ["[1] import time (31 s)"]
     assert "cells over 30 s that showed no progress: [1] import time (31 s)" in runner.format_summary([result])
+
+
+# Several notebooks at a time (`--jobs`), each in a worker process of its own.
+
+WINDOW = ("import time\nstart = time.time()\ntime.sleep(4)\n"
+          "from dlcourse import results\nresults.record(start=start, end=time.time())")
+
+
+def test_notebooks_run_side_by_side_and_come_back_in_their_order(tmp_path):
+    for name in ("a", "b"):
+        write_notebook(tmp_path / f"{name}.ipynb", WINDOW)
+    write_notebook(tmp_path / "c_broken.ipynb", "1 / 0")
+    results = runner.run([tmp_path], tmp_path / "out", progress=False, summary_dir=tmp_path / "build", jobs=2)
+    assert [Path(r.notebook).name for r in results] == ["a.ipynb", "b.ipynb", "c_broken.ipynb"]
+    a, b, broken = results
+    assert a.ok and b.ok and "ZeroDivisionError" in broken.error, "one failure must not stop the others"
+    assert max(a.metrics["start"], b.metrics["start"]) < min(a.metrics["end"], b.metrics["end"]), \
+        "the two notebooks did not run at the same time"
+    assert a.peak_mb > 10 and b.peak_mb > 10, "each kernel's memory is measured in its own worker"
+    summary = (tmp_path / "build" / "summary.md").read_text()
+    assert "from start to end with 2 at a time" in summary
+
+
+def test_the_longest_notebook_of_the_last_run_starts_first(tmp_path):
+    (tmp_path / "summary.json").write_text(json.dumps([{"notebook": "x/short.ipynb", "seconds": 5},
+                                                       {"notebook": "x/long.ipynb", "seconds": 300}]))
+    last = runner.previous_seconds(tmp_path)
+    assert last == {"x/short.ipynb": 5, "x/long.ipynb": 300}
+    notebooks = [Path("x/new.ipynb"), Path("x/short.ipynb"), Path("x/long.ipynb"), Path("x/other.ipynb")]
+    assert runner.longest_first(notebooks, last) == [Path(f"x/{n}.ipynb") for n in ("long", "short", "new", "other")]
+    (tmp_path / "summary.json").write_text("{not json")
+    assert runner.previous_seconds(tmp_path) == {}, "a damaged summary must not stop the run"
+    assert runner.previous_seconds(tmp_path / "missing") == {}
+
+
+def test_cli_rejects_zero_jobs():
+    zero = run_cli("run", "--jobs", "0", "lectures")
+    assert zero.returncode != 0 and "--jobs: must be a positive" in zero.stderr

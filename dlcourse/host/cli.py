@@ -44,6 +44,8 @@ def build_parser():
     run.add_argument("--summary-dir", default="build", help="where summary.md and summary.json go (default build)")
     run.add_argument("--cache", metavar="FOLDER",
                      help="take notebooks whose inputs did not change from this cache (development loop)")
+    run.add_argument("--jobs", type=positive, default=1, metavar="N",
+                     help="execute N notebooks at a time, each in a process of its own (default 1)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="hide papermill's progress bar")
 
     release = commands.add_parser("release", help="regenerate assignments/ from solutions/")
@@ -92,7 +94,7 @@ def build_parser():
 
 def run_command(args):
     results = runner.run(args.paths, args.output_dir, args.fast, args.timeout, args.cell_timeout, args.progress,
-                         args.summary_dir, args.cache)
+                         args.summary_dir, args.cache, args.jobs)
     return 0 if all(r.ok for r in results) else 1
 
 

@@ -10,11 +10,16 @@ Two limits: ``timeout`` for a whole notebook (the runner stops the kernel),
 and ``cell_timeout`` for one cell (papermill stops the cell). With
 ``cache_dir``, a notebook whose inputs did not change since its last good run
 is taken from the cache (:mod:`dlcourse.host.cache`) instead of executed.
+With ``jobs`` > 1, that many notebooks run at a time, each in a worker
+process of its own (``make course`` runs one per core).
 """
 
 import json
+import multiprocessing
+import os
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -238,8 +243,9 @@ def summary_rows(result):
     return rows
 
 
-def format_summary(run_results):
-    """Return the summary of a run as a Markdown table, failures after it."""
+def format_summary(run_results, wall_seconds=None, jobs=1):
+    """Return the summary of a run as a Markdown table, failures after it.
+    ``wall_seconds`` is the whole run's time, shown beside the notebooks' sum."""
     header = ["notebook", "wall time", "peak memory", "metric and band", "value", "slide", "status"]
     rows = [row for r in run_results for row in summary_rows(r)]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
@@ -247,7 +253,8 @@ def format_summary(run_results):
     table = [line(header), "|" + "|".join("-" * (w + 2) for w in widths) + "|"] + [line(r) for r in rows]
     total = sum(r.seconds for r in run_results)
     cached = sum(r.cached for r in run_results)
-    table.append(f"\nTotal: {total:.0f} s for {len(run_results)} notebook(s)"
+    wall = "" if wall_seconds is None else f", {wall_seconds:.0f} s from start to end with {jobs} at a time"
+    table.append(f"\nTotal: {total:.0f} s for {len(run_results)} notebook(s){wall}"
                  + (f" ({cached} from the cache: their time is the run that made the entry)" if cached else "")
                  + f"; {sum(not r.ok for r in run_results)} failed or missed a band.")
     for r in run_results:
@@ -281,23 +288,87 @@ def save_summary(run_results, text, folder):
     (folder / "summary.json").write_text(json.dumps([asdict(r) | {"ok": r.ok} for r in run_results], indent=2))
 
 
+def previous_seconds(summary_dir):
+    """Return {notebook: seconds} from the last run's ``summary.json`` in
+    ``summary_dir``, or {} if there is none (a fresh clone)."""
+    try:
+        return {r["notebook"]: r["seconds"] for r in json.loads((Path(summary_dir) / "summary.json").read_text())}
+    except (OSError, ValueError, KeyError, TypeError):
+        return {}
+
+
+def longest_first(notebooks, last_seconds):
+    """Return ``notebooks`` sorted by their time in ``last_seconds``, longest
+    first (so that a long one does not start last); unknown ones keep their order."""
+    return sorted(notebooks, key=lambda nb: -last_seconds.get(str(nb), 0))
+
+
+def report(result):
+    """Print one line: the notebook, ok or FAILED, and its time."""
+    state = "ok" if result.ok else "FAILED"
+    when = "from the cache" if result.cached else f"in {result.seconds:.0f} s"
+    print(f"    {result.notebook} {state} {when}", flush=True)
+
+
+def execute_all(notebooks, jobs, options, last_seconds):
+    """Return the Results of ``notebooks`` in their order, ``jobs`` at a time.
+
+    With ``jobs`` > 1 each notebook runs in a worker process of its own (so
+    the kernel's memory and the time limit are measured per notebook), the
+    longest in ``last_seconds`` first, and papermill's progress bar is off.
+    """
+    if jobs == 1:
+        results = []
+        for notebook in notebooks:
+            print(f"==> {notebook}{' (fast)' if options['fast'] else ''}", flush=True)
+            results.append(run_notebook(notebook, **options))
+            report(results[-1])
+        return results
+    order = longest_first(notebooks, last_seconds)
+    options["progress"] = False
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=share_cores, initargs=(jobs,)) as pool:
+        futures = {pool.submit(run_notebook, notebook, **options): notebook for notebook in order}
+        print(f"==> {len(order)} notebooks, {jobs} at a time: {', '.join(map(str, order))}", flush=True)
+        results = {}
+        for future in as_completed(futures):
+            results[futures[future]] = outcome(future, futures[future], options["output_dir"])
+            report(results[futures[future]])
+    return [results[notebook] for notebook in notebooks]
+
+
+def share_cores(jobs):
+    """In a worker: give its kernels an equal share of the cores for
+    TensorFlow's operations, so that ``jobs`` kernels do not each start a
+    thread per core and fight over them. A value set by the user wins."""
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+
+
+def outcome(future, notebook, output_dir):
+    """Return the Result of a finished worker, or a failed one if the worker died."""
+    try:
+        return future.result()
+    except Exception as exc:  # e.g. BrokenProcessPool: the worker was killed (out of memory?)
+        return Result(str(notebook), str(Path(output_dir) / notebook.parent.name / notebook.name),
+                      error=f"its worker process failed ({type(exc).__name__}: {exc}). Fix: run it alone with --jobs 1.")
+
+
 def run(paths, output_dir="build/executed", fast=False, timeout=DEFAULT_TIMEOUT, cell_timeout=DEFAULT_CELL_TIMEOUT,
-        progress=True, summary_dir="build", cache_dir=None):
+        progress=True, summary_dir="build", cache_dir=None, jobs=1):
     """Execute every notebook in ``paths`` into ``output_dir`` (or take it
-    from ``cache_dir``), print the summary and save it into ``summary_dir``;
-    return the list of Results.
+    from ``cache_dir``), ``jobs`` at a time; print the summary and save it
+    into ``summary_dir``; return the list of Results.
 
     Raises:
         NotebookError: as :func:`checked_notebooks`.
     """
-    run_results = []
-    for notebook in checked_notebooks(paths):
-        print(f"==> {notebook}{' (fast)' if fast else ''}", flush=True)
-        result = run_notebook(notebook, output_dir, fast, timeout, cell_timeout, progress, cache_dir)
-        state = "ok" if result.ok else "FAILED"
-        print(f"    {state} {'from the cache' if result.cached else f'in {result.seconds:.0f} s'}", flush=True)
-        run_results.append(result)
-    text = format_summary(run_results)
+    notebooks = checked_notebooks(paths)
+    options = dict(output_dir=output_dir, fast=fast, timeout=timeout, cell_timeout=cell_timeout,
+                   progress=progress, cache_dir=cache_dir)
+    start = time.monotonic()
+    jobs = min(jobs, len(notebooks))
+    run_results = execute_all(notebooks, jobs, options, previous_seconds(summary_dir))
+    text = format_summary(run_results, time.monotonic() - start, jobs)
     print("\n" + text, flush=True)
     save_summary(run_results, text, summary_dir)
     return run_results
