@@ -70,6 +70,18 @@ def test_a_notebook_that_runs_too_long_is_stopped(tmp_path):
     assert result.seconds < 40
 
 
+def test_stopping_a_notebook_spares_processes_that_were_there_before(tmp_path):
+    """Only the kernel is stopped: not, say, a helper the test runner started earlier."""
+    bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+    try:
+        nb = write_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
+        result = runner.run_notebook(nb, tmp_path / "out", timeout=5, cell_timeout=60, progress=False)
+        assert "timed out after 5 s" in result.error
+        assert bystander.poll() is None, "the runner killed a process that was not its kernel"
+    finally:
+        bystander.kill()
+
+
 def test_a_cell_that_runs_too_long_is_stopped(tmp_path):
     nb = write_notebook(tmp_path / "slow_cell.ipynb", "import time\ntime.sleep(120)")
     result = runner.run_notebook(nb, tmp_path / "out", timeout=600, cell_timeout=3, progress=False)

@@ -104,16 +104,20 @@ def read_notebook(path):
 
 
 class KernelWatch:
-    """Sample the memory of this process's children (the kernel) and stop them
-    if the notebook runs longer than ``timeout`` seconds."""
+    """Sample the memory of the processes this process starts while the watch
+    is on (the kernel and its children) and stop them if the notebook runs
+    longer than ``timeout`` seconds. Children that were there before (a test
+    runner's helpers, say) are neither counted nor stopped."""
 
     def __init__(self, timeout, interval=0.1):
         self.timeout, self.interval = timeout, interval
         self.peak_bytes, self.timed_out = 0, False
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, daemon=True)
+        self._me = psutil.Process()
 
     def __enter__(self):
+        self._before = {child.pid for child in self._me.children()}
         self._start = time.monotonic()
         self._thread.start()
         return self
@@ -122,16 +126,26 @@ class KernelWatch:
         self._stop.set()
         self._thread.join()
 
+    def kernel_processes(self):
+        """Return the processes started since the watch began, with their children."""
+        processes = []
+        for child in self._me.children():
+            if child.pid not in self._before:
+                try:
+                    processes += [child] + child.children(recursive=True)
+                except psutil.Error:
+                    pass
+        return processes
+
     def _watch(self):
-        me = psutil.Process()
         while not self._stop.wait(self.interval):
-            children = me.children(recursive=True)
-            self.peak_bytes = max(self.peak_bytes, rss_bytes(children))
+            processes = self.kernel_processes()
+            self.peak_bytes = max(self.peak_bytes, rss_bytes(processes))
             if time.monotonic() - self._start > self.timeout:
                 self.timed_out = True
-                for child in children:
+                for process in processes:
                     try:
-                        child.kill()
+                        process.kill()
                     except psutil.Error:
                         pass
                 return
