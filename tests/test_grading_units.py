@@ -3,6 +3,7 @@ executed cells, output caps, feedback without hidden tests, the layer
 checks, and the sandbox's refusal when no sandbox tool is installed."""
 
 import json
+import os
 
 import keras
 import nbformat
@@ -195,11 +196,13 @@ def _supervised(code, limits):
 def test_the_wall_time_limit_stops_the_whole_process_tree():
     import psutil
 
-    code = "import subprocess, time\nsubprocess.Popen(['sleep', '300'])\ntime.sleep(300)"
+    # This run's own child: another test run on the machine may have a `sleep 300` of its own.
+    child = ["sleep", "300", f"0.{os.getpid()}"]
+    code = f"import subprocess, time\nsubprocess.Popen({child!r})\ntime.sleep(300)"
     process, (error, _) = _supervised(code, submission.Limits(wall_seconds=3))
     assert error and "wall-time limit of 3 s" in error
     assert process.poll() is not None
-    assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "300"]], \
+    assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == child], \
         "a child process outlived the limit"
 
 
