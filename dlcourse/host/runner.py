@@ -31,7 +31,7 @@ from nbclient.exceptions import CellTimeoutError
 from dlcourse import jupyter
 
 from . import bands, cache, recorded
-from .submission import rss_bytes
+from .submission import kill, process_tree, rss_bytes
 
 DEFAULT_TIMEOUT = 1800  # seconds per notebook
 DEFAULT_CELL_TIMEOUT = 900  # seconds per cell
@@ -128,14 +128,8 @@ class KernelWatch:
 
     def kernel_processes(self):
         """Return the processes started since the watch began, with their children."""
-        processes = []
-        for child in self._me.children():
-            if child.pid not in self._before:
-                try:
-                    processes += [child] + child.children(recursive=True)
-                except psutil.Error:
-                    pass
-        return processes
+        new = [child.pid for child in self._me.children() if child.pid not in self._before]
+        return [process for pid in new for process in process_tree(pid)]
 
     def _watch(self):
         while not self._stop.wait(self.interval):
@@ -143,11 +137,7 @@ class KernelWatch:
             self.peak_bytes = max(self.peak_bytes, rss_bytes(processes))
             if time.monotonic() - self._start > self.timeout:
                 self.timed_out = True
-                for process in processes:
-                    try:
-                        process.kill()
-                    except psutil.Error:
-                        pass
+                kill(processes)
                 return
 
 
@@ -339,7 +329,7 @@ def execute_all(notebooks, jobs, options, last_seconds):
             report(results[-1])
         return results
     order = longest_first(notebooks, last_seconds)
-    options["progress"] = False
+    options = dict(options, progress=False)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=share_cores, initargs=(jobs,)) as pool:
         futures = {pool.submit(run_notebook, notebook, **options): notebook for notebook in order}

@@ -75,7 +75,8 @@ def _write_tree(root, files):
         path.write_bytes(content)
 
 
-def _tree(pid):
+def process_tree(pid):
+    """Return the process ``pid`` and all its descendants ([] if it has ended)."""
     try:
         parent = psutil.Process(pid)
         return [parent, *parent.children(recursive=True)]
@@ -95,14 +96,14 @@ def rss_bytes(processes):
     return total
 
 
-def _kill(processes, timeout=10):
+def kill(processes, timeout=10):
     """Kill ``processes`` and wait until none runs. A killed process that is
     not our child stays a zombie until init reaps it (here up to 1 s later);
     it runs no code, so it counts as ended."""
     for process in processes:
         try:
             process.kill()
-        except psutil.NoSuchProcess:
+        except psutil.Error:
             pass
     deadline = time.monotonic() + timeout
     while any(map(_running, processes)) and time.monotonic() < deadline:
@@ -122,7 +123,7 @@ def _supervise(process, limits):
     start, peak, error = time.monotonic(), 0.0, None
     known = {}
     while process.poll() is None:
-        tree = _tree(process.pid)
+        tree = process_tree(process.pid)
         known.update({p.pid: p for p in tree})
         peak = max(peak, rss_bytes(tree) / 2**20)
         if peak > limits.memory_mb:
@@ -136,7 +137,7 @@ def _supervise(process, limits):
         if error:
             break
         time.sleep(POLL_SECONDS)
-    _kill(list(known.values()) + _tree(process.pid))
+    kill(list(known.values()) + process_tree(process.pid))
     process.wait()
     return error, peak
 
