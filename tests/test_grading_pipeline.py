@@ -287,7 +287,11 @@ def test_an_endless_loop_costs_its_cells_and_a_deaf_one_its_grade(course, graded
 
 @pytest.mark.slow
 def test_a_dying_kernel_a_memory_bomb_and_broken_json_affect_only_that_student(course, graded_class):
-    assert graded_class["crash"].status == "not graded" and "kernel died" in graded_class["crash"].reasons[0]
+    crash = graded_class["crash"]
+    # The student's code is blamed, in the cell that killed the kernel (not the grading machine).
+    assert crash.status == "not graded" and "kernel died while running cell" in crash.reasons[0], crash.reasons
+    assert "(build_model), which starts `import os`" in crash.reasons[0], crash.reasons
+    assert "grading machine" not in crash.reasons[0]
     bomb = graded_class["memory_bomb"]
     assert bomb.status == "not graded" and "memory limit of 4000 MB" in bomb.reasons[0], bomb.reasons
     broken = graded_class["broken_json"]

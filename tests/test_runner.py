@@ -62,6 +62,23 @@ def test_a_failing_cell_is_reported_with_its_source(tmp_path):
     assert "ZeroDivisionError" in result.error and "y = x / 0" in result.error
 
 
+def test_a_kernel_that_dies_is_reported_with_its_cell(tmp_path):
+    nb = write_notebook(tmp_path / "dies.ipynb", "x = 1", "import os\nos._exit(1)", "y = 2")
+    result = runner.run_notebook(nb, tmp_path / "out", progress=False)
+    assert "the kernel died while running cell 3, which starts `import os`" in result.error, result.error
+
+
+def test_a_kernel_that_never_starts_is_blamed_on_the_machine(tmp_path, monkeypatch):
+    """The course's kernel, replaced by one that exits at once, found first on JUPYTER_PATH."""
+    spec = tmp_path / "jupyter" / "kernels" / runner.KERNEL_NAME
+    spec.mkdir(parents=True)
+    (spec / "kernel.json").write_text(json.dumps({"argv": ["sh", "-c", "exit 1", "{connection_file}"],
+                                                  "display_name": "broken", "language": "python"}))
+    monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
+    result = runner.run_notebook(write_notebook(tmp_path / "any.ipynb", "x = 1"), tmp_path / "out", progress=False)
+    assert "the kernel did not start, so no cell ran" in result.error and "make venv" in result.error, result.error
+
+
 def test_a_notebook_that_runs_too_long_is_stopped(tmp_path):
     """Each of its cells is short, but together they pass the notebook's limit."""
     nb = write_notebook(tmp_path / "slow.ipynb", *["import time\ntime.sleep(2)"] * 30)

@@ -111,7 +111,9 @@ def autograde_class(course, assignment, students=None, workers=None, scheduler=N
 
     Raises:
         CourseError: the assignment does not exist, or nothing to grade.
-        SandboxUnavailable: no bwrap, and ``limits.sandboxed`` is True.
+        SandboxUnavailable: ``limits.sandboxed`` is True, and there is no
+            bwrap or a worker cannot start a sandboxed kernel (checked before
+            its first submission); results merged before that stay.
     """
     everyone = _class_to_grade(course, assignment, students, limits)
     outcomes = {s: merge.Merged(s, "skipped", reasons=["already graded (use --force to grade again)"])
@@ -142,6 +144,9 @@ def _grade_on_dask(course, assignment, students, workers, scheduler, limits, pro
                 result = future.result()
             except Exception as exc:  # the job itself failed (e.g. Dask gave up after workers died running it)
                 result = submission.Result(futures[future], error=f"grading failed on the worker: {exc!r}")
+            if result.machine_fault:  # no kernel can run on that worker: nobody is marked for it
+                client.cancel(list(futures))
+                raise sandbox.SandboxUnavailable(f"On worker {result.worker or '?'}: {result.error}")
             outcome = merge.merge(course, assignment, result, timestamp(course, assignment, result.student))
             outcomes[result.student] = outcome
             failures += outcome.status != "graded"

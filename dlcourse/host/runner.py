@@ -26,7 +26,7 @@ from pathlib import Path
 import nbformat
 import papermill
 import psutil
-from nbclient.exceptions import CellTimeoutError
+from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from dlcourse import jupyter
 
@@ -141,8 +141,29 @@ class KernelWatch:
                 return
 
 
-def describe_failure(exc, watch, timeout, cell_timeout):
-    """Return a readable account of why a notebook failed."""
+def last_started_cell(output):
+    """Return "cell N, which starts `...`" for the last cell papermill started
+    in the executed notebook ``output``, or "a cell" if there is none."""
+    try:
+        cells = nbformat.read(output, as_version=4).cells
+    except (OSError, ValueError):
+        return "a cell"
+    started = [(i, c) for i, c in enumerate(cells, start=1) if c.metadata.get("papermill", {}).get("start_time")]
+    if not started:
+        return "a cell"
+    number, cell = started[-1]
+    return f"cell {number}, which starts `{cell.source.strip().splitlines()[0][:80]}`"
+
+
+def describe_failure(exc, watch, timeout, cell_timeout, output):
+    """Return a readable account of why a notebook failed (``output``: the
+    executed notebook, to name the cell where the kernel died)."""
+    if "Kernel died before replying to kernel_info" in str(exc):
+        return (f"the kernel did not start, so no cell ran: a fault of this machine's set-up, not of the notebook "
+                f"({exc}). Fix: reinstall the course's kernel with `make venv`, then run again.")
+    if isinstance(exc, DeadKernelError):
+        return (f"the kernel died while running {last_started_cell(output)} (the code exited the process or "
+                "crashed; often it ran out of memory).")
     if watch.timed_out:
         return f"timed out after {timeout} s; the kernel was stopped. Fix: speed the notebook up or pass a larger --timeout."
     if isinstance(exc, CellTimeoutError):
@@ -211,7 +232,7 @@ def execute(path, output, fast, timeout, cell_timeout, progress):
                 execution_timeout=cell_timeout,
             )
         except Exception as exc:  # papermill, nbclient and the kernel raise many kinds
-            result.error = describe_failure(exc, watch, timeout, cell_timeout)
+            result.error = describe_failure(exc, watch, timeout, cell_timeout, output)
     result.seconds = time.monotonic() - start
     result.peak_mb = watch.peak_bytes / 2**20
     return result

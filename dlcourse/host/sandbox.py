@@ -9,12 +9,20 @@ network namespace; the grader talks to it over Unix sockets), no view of
 other processes, no capabilities, and runs as ``nobody``. When the grader
 stops it, every process the student started dies with it (its own PID
 namespace).
+
+Paths inside the sandbox are the host's: the kernel is started by the same
+command as on the host, and every symbolic link on the way to what it needs
+(a ``.venv`` that is a link, a course folder reached through one) is made
+again inside, pointing at the same place. :func:`check_kernel_starts` proves,
+before a class is graded, that a sandboxed kernel starts and imports the
+course package.
 """
 
 import json
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import dlcourse
@@ -27,7 +35,8 @@ INSTALL_HINT = ("Install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`
 
 
 class SandboxUnavailable(RuntimeError):
-    """No sandbox tool on this machine, and unsafe grading was not asked for."""
+    """The sandbox cannot run a kernel on this machine (no tool, or a kernel
+    does not start in it), and unsafe grading was not asked for."""
 
 
 def bwrap_path():
@@ -50,20 +59,57 @@ def require_bwrap():
     return path
 
 
+def _needed_paths():
+    """The paths the kernel reaches as the host names them: this Python, its
+    environment, the course package and the data (links not resolved)."""
+    paths = [sys.executable, sys.prefix, sys.base_prefix, str(Path(dlcourse.__file__).parent)]
+    data = files.data_dir()
+    return paths + [str(data)] if data else paths
+
+
 def _read_only_roots():
     """The folders the kernel needs to read: the system, this Python, the
-    course package and the data (deduplicated, existing ones only)."""
-    package = Path(dlcourse.__file__).resolve().parent
-    candidates = ["/usr", "/etc", sys.base_prefix, sys.prefix, str(package)]
-    data = files.data_dir()
-    if data:
-        candidates.append(str(data.resolve()))
+    course package and the data (resolved, deduplicated, existing ones only)."""
     roots = []
-    for path in candidates:
+    for path in ["/usr", "/etc", *_needed_paths()[1:]]:
         path = os.path.realpath(path)
         if os.path.isdir(path) and path not in roots:
             roots.append(path)
     return roots
+
+
+def links_on_the_way(path, depth=0):
+    """Return (target, link) for every symbolic link met while resolving
+    ``path``, in the order met; a link's location has no link before it.
+
+    Raises:
+        SandboxUnavailable: the links go round in a loop.
+    """
+    if depth > 40:
+        raise SandboxUnavailable(f"The symbolic links on the way to {path} go round in a loop. Fix: repair them.")
+    links, current = [], "/"
+    for part in Path(os.path.abspath(path)).parts[1:]:
+        candidate = os.path.join(current, part)
+        if os.path.islink(candidate):
+            target = os.readlink(candidate)
+            links.append((target, candidate))
+            links += links_on_the_way(os.path.join(current, target), depth + 1)
+            current = os.path.realpath(candidate)
+        else:
+            current = candidate
+    return links
+
+
+def _links_to_make(roots):
+    """The links the kernel needs made again inside the sandbox: those on the
+    way to what it needs, except links inside a folder bound as it is."""
+    made = []
+    for path in _needed_paths():
+        for target, link in links_on_the_way(path):
+            inside_a_root = any(Path(link).is_relative_to(root) for root in roots)
+            if not inside_a_root and (target, link) not in made:
+                made.append((target, link))
+    return made
 
 
 def bwrap_argv(writable, env, bwrap="bwrap"):
@@ -79,8 +125,11 @@ def bwrap_argv(writable, env, bwrap="bwrap"):
             argv += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
         elif os.path.isdir(f"/{link}"):
             argv += ["--ro-bind", f"/{link}", f"/{link}"]
-    for root in _read_only_roots():
+    roots = _read_only_roots()
+    for root in roots:
         argv += ["--ro-bind", root, root]
+    for target, link in _links_to_make(roots):
+        argv += ["--symlink", target, link]
     for source, target in writable:
         argv += ["--bind", str(source), str(target)]
     for name, value in env.items():
@@ -102,6 +151,14 @@ def kernel_environment(home):
     return env
 
 
+def kernel_command():
+    """Return the command that starts an ipykernel of this Python, as this
+    process names it. ``-P``: the notebook's folder is not searched for
+    ``ipykernel_launcher`` itself (a submitted file of that name would
+    otherwise replace the kernel)."""
+    return [sys.executable, "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+
+
 def write_kernelspec(jupyter_dir, writable, home, sandboxed=True):
     """Write the kernelspec ``dlcourse-sandbox`` under ``jupyter_dir/kernels``
     (put ``jupyter_dir`` on JUPYTER_PATH); return its folder. ``writable``
@@ -113,7 +170,7 @@ def write_kernelspec(jupyter_dir, writable, home, sandboxed=True):
     Raises:
         SandboxUnavailable: sandboxed, and bwrap is not installed.
     """
-    kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    kernel = kernel_command()
     env = kernel_environment(home)
     argv = bwrap_argv(writable, env, require_bwrap()) + ["--", *kernel] if sandboxed else kernel
     folder = Path(jupyter_dir) / "kernels" / KERNEL_NAME
@@ -124,3 +181,73 @@ def write_kernelspec(jupyter_dir, writable, home, sandboxed=True):
             "env": env, "interrupt_mode": "message", "metadata": {"debugger": False}}
     (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
     return folder
+
+
+PREFLIGHT_CELL = "import dlcourse"  # the course package, and nothing heavy
+
+
+def check_kernel_starts(timeout=60):
+    """Start one sandboxed kernel, run :data:`PREFLIGHT_CELL` in it, stop it;
+    return None. Grading calls this before its first submission.
+
+    Raises:
+        SandboxUnavailable: the kernel did not start or could not import the
+            course package; the message shows the sandbox's own words and the fix.
+    """
+    from jupyter_client import KernelManager
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    with tempfile.TemporaryDirectory(prefix="dlcourse-preflight-") as tmp:
+        work, runtime, home, jupyter_dir = (Path(tmp) / name for name in ("work", "runtime", "home", "jupyter"))
+        for folder in (work, runtime, home):
+            folder.mkdir()
+        write_kernelspec(jupyter_dir, [(work, work), (runtime, runtime), (home, home)], home)
+        specs = KernelSpecManager(kernel_dirs=[str(jupyter_dir / "kernels")])
+        manager = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs, transport="ipc",
+                                ip=str(runtime / "kernel"), connection_file=str(runtime / "kernel.json"))
+        with open(Path(tmp) / "kernel.log", "w+") as log:
+            problem = _run_preflight_cell(manager, work, log, timeout)
+            log.seek(0)
+            said = log.read().strip()
+    if problem:
+        raise SandboxUnavailable(_preflight_message(problem, said, timeout))
+
+
+def _run_preflight_cell(manager, cwd, log, timeout):
+    """Return None if the cell ran, else what went wrong, in a few words."""
+    manager.start_kernel(cwd=str(cwd), stdout=log, stderr=log)
+    client = manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=timeout)
+        reply = client.execute_interactive(PREFLIGHT_CELL, timeout=timeout, output_hook=lambda message: None)
+        content = reply["content"]
+        if content["status"] != "ok":
+            return f"{content.get('ename')}: {content.get('evalue')}"
+        return None
+    except (RuntimeError, TimeoutError) as error:
+        return str(error) or type(error).__name__
+    finally:
+        client.stop_channels()
+        manager.shutdown_kernel(now=True)
+
+
+def _preflight_message(problem, said, timeout):
+    if "No such file or directory" in said:
+        fix = ("a path the kernel needs does not exist inside the sandbox (the line above names it). Check that "
+               "it exists on this machine, and that `python -m dlcourse` runs with the Python that grades")
+    elif any(word in said for word in ("Operation not permitted", "namespace", "uid map", "Permission denied")):
+        fix = ("this machine does not let bubblewrap create the namespaces it needs. Allow unprivileged user "
+               "namespaces (Debian: `sysctl kernel.unprivileged_userns_clone=1`; Ubuntu 24.04: `sysctl "
+               "kernel.apparmor_restrict_unprivileged_userns=0`), or grade as root; in a container, allow "
+               "unshare in its seccomp profile")
+    elif "dlcourse" in problem:
+        fix = "the kernel started but cannot import the course package: install it into this Python (`make venv`)"
+    elif "Timeout" in problem or "imeout" in said:
+        fix = f"the kernel did not answer within {timeout} s: check the machine's load and memory, then try again"
+    else:
+        fix = "see the sandbox's words above"
+    return ("The grading sandbox cannot start a kernel on this machine, so grading stopped at once: "
+            "no submission was graded or marked on it (this is no student's fault).\n"
+            f"What happened: {problem}\nThe sandbox said: {said or '(nothing)'}\n"
+            f"Fix: {fix}. `--unsafe-no-sandbox` grades without isolation, only for code you trust.")

@@ -12,6 +12,7 @@ grading stop a hang or a memory bomb; the worker then kills every process the
 grading started.
 """
 
+import functools
 import os
 import re
 import shutil
@@ -63,6 +64,7 @@ class Result:
     seconds: float = 0.0
     peak_mb: float = 0.0
     worker: str = ""
+    machine_fault: bool = False   # the grading machine failed, not the submission: stop grading
 
 
 def _write_tree(root, files):
@@ -142,20 +144,46 @@ def _supervise(process, limits):
     return error, peak
 
 
+# nbgrader's own configuration for the grading run (on JUPYTER_CONFIG_DIR; the
+# course's nbgrader_config.py is read after it): name each cell in the log as
+# it starts, so that a kernel that dies is blamed on the cell that killed it.
+GRADER_CONFIG = "from dlcourse.host.submission import announce_cell\nc.Execute.on_cell_execute = announce_cell\n"
+CELL_MARK = "[dlcourse] running cell"
+
+
+def announce_cell(cell, cell_index, **kwargs):
+    """nbclient's hook before a cell runs: print which cell it is."""
+    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+    first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
+    print(f"{CELL_MARK} {cell_index + 1}" + (f" ({grade_id})" if grade_id else "") + f", which starts `{first[:80]}`",
+          flush=True)
+
+
+def _last_cell(lines):
+    started = [line[len(CELL_MARK):].strip() for line in lines if line.startswith(CELL_MARK)]
+    return f"cell {started[-1]}" if started else "a cell"
+
+
 def failure(output):
     """Return nbgrader's error lines from a failed run's output, or its last
-    lines, after a plain explanation when the kernel died."""
+    lines, after a plain explanation when the kernel died (naming the cell)
+    or never started."""
     lines = output.splitlines()
     errors = [l for l in lines if "| ERROR]" in l or re.match(r"^\w*(Error|Exception):", l.strip())]
     text = "\n".join((errors or lines)[-8:])
-    if "Timeout waiting for execute reply" in text:
+    if "Kernel died before replying to kernel_info" in text:
+        text = ("The grading machine could not start a kernel for this submission, so no code of it ran and it "
+                "was not graded; this is not the student's fault. Fix: grade it again (`python -m dlcourse "
+                "autograde ASSIGNMENT --student STUDENT --force`); if it happens again, the nbgrader log below "
+                "says why.\n" + text)
+    elif "Timeout waiting for execute reply" in text:
         text = ("A cell ran past the cell time limit and the kernel did not stop when interrupted, so the "
                 "submission could not be autograded. Fix: look for an endless loop that ignores interrupts "
                 "(the limit is --cell-seconds).\n" + text)
     elif "Kernel died" in text or "DeadKernelError" in text:
-        text = ("The kernel died while running this submission (the code exited the process or crashed), so it "
-                "could not be autograded; the submitted file is unchanged. Grade it by hand in the formgrader, "
-                "or ask the student to fix it and resubmit.\n" + text)
+        text = (f"The kernel died while running {_last_cell(lines)} (the code exited the process or crashed), so "
+                "the submission could not be autograded; the submitted file is unchanged. Grade it by hand in the "
+                "formgrader, or ask the student to fix it and resubmit.\n" + text)
     return text
 
 
@@ -192,14 +220,35 @@ def nbgrader_command(job, runtime):
             "--Execute.shutdown_kernel=immediate"]
 
 
+@functools.cache
+def check_sandbox():
+    """Check once per process (a grading worker) that a sandboxed kernel
+    starts here; return None.
+
+    Raises:
+        SandboxUnavailable: as :func:`sandbox.check_kernel_starts` (not
+            cached: the next call checks again).
+    """
+    sandbox.require_bwrap()
+    sandbox.check_kernel_starts()
+
+
 def grade(job):
     """Grade one submission in a throwaway course; return its Result (with
-    ``error`` set, never raised, when it could not be graded)."""
+    ``error`` set, never raised, when it could not be graded; with
+    ``machine_fault`` too when the sandbox cannot run a kernel here)."""
     started = time.monotonic()
+    if job.limits.sandboxed:
+        try:
+            check_sandbox()
+        except sandbox.SandboxUnavailable as exc:
+            return Result(job.student, error=str(exc), machine_fault=True, seconds=time.monotonic() - started,
+                          worker=worker_name())
     work = Path(tempfile.mkdtemp(prefix=f"dlcourse-{job.student}-"))
     try:
         course, runtime, home, jupyter = (work / name for name in ("course", "runtime", "home", "jupyter"))
         _write_tree(course, {"nbgrader_config.py": job.config, "gradebook.db": job.gradebook})
+        _write_tree(jupyter, {"nbgrader_config.py": GRADER_CONFIG.encode()})
         _write_tree(course / "release" / job.assignment, job.release)
         _write_tree(course / "submitted" / job.student / job.assignment, job.submission)
         # The kernel runs in the notebook's folder, but sees a scratch copy of the
@@ -215,7 +264,8 @@ def grade(job):
         writable = [(scratch, student_files), (runtime, runtime), (home, home)]
         sandbox.write_kernelspec(jupyter, writable, home, job.limits.sandboxed)
 
-        env = nbgrader_environment(JUPYTER_PATH=str(jupyter), JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime))
+        env = nbgrader_environment(JUPYTER_PATH=str(jupyter), JUPYTER_CONFIG_DIR=str(jupyter),
+                                   JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime))
         log = work / "nbgrader.log"
         with open(log, "w") as out:
             process = subprocess.Popen(nbgrader_command(job, runtime), cwd=course, env=env, stdout=out,
@@ -226,8 +276,9 @@ def grade(job):
         notebooks = {} if error else {p.stem: p.read_text() for p in sorted(student_files.glob("*.ipynb"))}
         if error is None and not notebooks:
             error = "nbgrader wrote no autograded notebook:\n" + failure(log.read_text(errors="replace"))
-        return Result(job.student, notebooks, error, time.monotonic() - started, peak, worker_name())
+        return Result(job.student, notebooks, error, seconds=time.monotonic() - started, peak_mb=peak,
+                      worker=worker_name())
     except sandbox.SandboxUnavailable as exc:
-        return Result(job.student, error=str(exc), seconds=time.monotonic() - started)
+        return Result(job.student, error=str(exc), machine_fault=True, seconds=time.monotonic() - started)
     finally:
         shutil.rmtree(work, ignore_errors=True)

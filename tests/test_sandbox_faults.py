@@ -1,0 +1,116 @@
+"""Faults of the grading machine are told apart from faults of a submission.
+
+A course reached through symbolic links (a ``.venv`` that is a link to an
+environment elsewhere, a course and data folder reached through a link)
+grades like any other. A sandbox that cannot start a kernel stops grading
+before the first submission, with the sandbox's own words, and marks no
+one. A submission that kills its own kernel is still blamed, with its cell.
+"""
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from distributed import LocalCluster
+
+from dlcourse.host import grader, sandbox, submission
+from dlcourse.host.submission import nbgrader_environment
+from submissions import cell_scores, expected_scores, new_course, solved, submit
+
+A3 = "a3_regression"
+LEAKY_NORMALIZE = '''def normalize(train, other):
+    return (train - train.mean(axis=0)) / train.std(axis=0), (other - other.mean(axis=0)) / other.std(axis=0)'''
+# student: (changes to the solution, the tests it must fail)
+CLASS = {"solution": ({}, set()), "leaky": ({"normalize": LEAKY_NORMALIZE}, {"test_normalize_no_leak"})}
+
+
+def linked_environment(tmp_path):
+    """Return the Python of this virtual environment reached through a link
+    (``tmp_path/linked-venv`` -> the real environment), as a ``.venv`` link is."""
+    link = tmp_path / "linked-venv"
+    link.symlink_to(Path(sys.prefix).resolve(), target_is_directory=True)
+    return link / "bin" / Path(sys.executable).name
+
+
+def test_links_on_the_way_are_found_in_order(tmp_path):
+    (tmp_path / "real" / "env").mkdir(parents=True)
+    (tmp_path / "alias").symlink_to("real")                        # relative
+    (tmp_path / "real" / "venv").symlink_to(tmp_path / "real" / "env")  # absolute, behind the first link
+    links = sandbox.links_on_the_way(tmp_path / "alias" / "venv" / "bin")
+    assert links[-2:] == [("real", str(tmp_path / "alias")), (str(tmp_path / "real" / "env"), str(tmp_path / "real" / "venv"))]
+    (tmp_path / "loop").symlink_to("loop")
+    with pytest.raises(sandbox.SandboxUnavailable, match="loop"):
+        sandbox.links_on_the_way(tmp_path / "loop" / "x")
+
+
+def test_a_kernel_starts_in_the_sandbox_through_a_linked_environment(tmp_path):
+    python = linked_environment(tmp_path)
+    check = subprocess.run([str(python), "-c", "import sys; from dlcourse.host import sandbox; "
+                            "sandbox.check_kernel_starts(); print(sys.prefix)"],
+                           capture_output=True, text=True, env=nbgrader_environment())
+    assert check.returncode == 0, check.stderr[-2000:]
+    assert check.stdout.strip() == str(python.parent.parent), "the check did not run through the link"
+
+
+def grade_through_links(tmp_path, python, course_parent):
+    """Grade CLASS on A3 with ``python -m dlcourse autograde``; return the summary's outcomes."""
+    course = new_course(course_parent / "course")
+    for student, (changes, _) in CLASS.items():
+        submit(course, student, A3, solved(A3, **changes))
+    summary = tmp_path / "summary.json"
+    graded = subprocess.run([str(python), "-m", "dlcourse", "autograde", A3, "--course", str(course),
+                             "--workers", "2", "--summary", str(summary)],
+                            capture_output=True, text=True, env=nbgrader_environment())
+    assert graded.returncode == 0, graded.stdout[-3000:] + graded.stderr[-3000:]
+    return course, {o["student"]: o for o in json.loads(summary.read_text())["outcomes"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("linked", ["venv", "course and data folders"])
+def test_a_course_reached_through_links_grades_as_any_other(linked, tmp_path, data_dir, monkeypatch):
+    if linked == "venv":
+        python, parent = linked_environment(tmp_path), tmp_path
+    else:
+        (tmp_path / "real").mkdir()
+        (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+        (tmp_path / "data").symlink_to(data_dir.resolve(), target_is_directory=True)
+        monkeypatch.setenv("DLCOURSE_DATA_DIR", str(tmp_path / "data"))
+        python, parent = Path(sys.executable), tmp_path / "link"
+    course, outcomes = grade_through_links(tmp_path, python, parent)
+    for student, (_, failing) in CLASS.items():
+        assert outcomes[student]["status"] == "graded", outcomes[student]["reasons"]
+        assert cell_scores(course, A3, student) == expected_scores(course, A3, failing), student
+
+
+def fingerprint(course):
+    autograded = sorted(str(p.relative_to(course)) for p in (course / "autograded").rglob("*")) \
+        if (course / "autograded").exists() else []
+    return hashlib.sha256((course / "gradebook.db").read_bytes()).hexdigest(), autograded
+
+
+@pytest.mark.slow
+def test_a_sandbox_that_cannot_start_a_kernel_stops_grading_and_marks_no_one(tmp_path, monkeypatch):
+    course = new_course(tmp_path / "course")
+    for student, (changes, _) in CLASS.items():
+        submit(course, student, A3, solved(A3, **changes))
+    before = fingerprint(course)
+    missing = tmp_path / "no-such-environment" / "bin" / "python"
+    monkeypatch.setattr(sandbox, "kernel_command", lambda: [str(missing), "-m", "ipykernel_launcher",
+                                                            "-f", "{connection_file}"])
+    submission.check_sandbox.cache_clear()
+    # Workers as threads of this process, so that they see the broken kernel command.
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
+        try:
+            with pytest.raises(sandbox.SandboxUnavailable) as raised:
+                grader.autograde_class(course, A3, scheduler=cluster.scheduler_address, progress=False)
+        finally:
+            submission.check_sandbox.cache_clear()
+    message = str(raised.value)
+    assert "cannot start a kernel on this machine" in message and "no submission was graded" in message
+    assert f"execvp {missing}: No such file or directory" in message, "the sandbox's own words are missing"
+    assert "Fix: a path the kernel needs does not exist inside the sandbox" in message
+    assert fingerprint(course) == before, "the gradebook or autograded/ changed"
