@@ -154,14 +154,75 @@ def check_compiled(model, loss, optimizer):
     assert name == optimizer, f"The optimizer should be {optimizer}, not {name}."
 
 
+def _keras_classes(module):
+    return frozenset(value for value in vars(module).values() if isinstance(value, type))
+
+
+KERAS_LAYERS = _keras_classes(keras.layers)
+KERAS_OPTIMIZERS = _keras_classes(keras.optimizers)
+
+
+def _only_keras_objects(config, what):
+    """Assert that a serialized compile setting names only Keras's own objects
+    (no class or function of the student's, registered or not)."""
+    if isinstance(config, dict):
+        if "class_name" in config:
+            assert str(config.get("module", "")).startswith("keras.") and not config.get("registered_name"), (
+                f"Compile with Keras's own {what}: {config['class_name']} is not one of them.")
+        for value in config.values():
+            _only_keras_objects(value, what)
+    elif isinstance(config, (list, tuple)):
+        for value in config:
+            _only_keras_objects(value, what)
+    elif isinstance(config, str):
+        assert config not in keras.saving.get_custom_objects(), f"Compile with Keras's own {what}, not {config!r}."
+
+
+def plain_copy(model):
+    """Return a copy of the compiled ``model`` as a plain ``keras.Sequential``
+    (or functional ``keras.Model``): the same layers, weights and compile
+    settings, and none of the model's own class. Training and evaluating the
+    copy runs only Keras's code, so a class that redefines ``fit``,
+    ``train_step`` or ``evaluate`` cannot change what a test reads.
+
+    Raises:
+        AssertionError: not a compiled Keras model; a layer, optimizer, loss
+            or metric that is not Keras's own; or a model that cannot be
+            rebuilt from its config (a model class with its own ``call``).
+    """
+    assert isinstance(model, keras.Model), f"Expected a Keras model, but got a {type(model).__name__}."
+    assert model.compiled, "The model is not compiled: call model.compile(...) before returning it."
+    for layer in model.layers:
+        assert type(layer) in KERAS_LAYERS, f"Use Keras's own layers: {type(layer).__name__} is a class of your own."
+    settings = model.get_compile_config()
+    for key, what in (("optimizer", "optimizer"), ("loss", "loss"), ("metrics", "metrics")):
+        _only_keras_objects(settings.get(key), what)
+    base = keras.Sequential if isinstance(model, keras.Sequential) else keras.Model
+    try:
+        copy = base.from_config(model.get_config())
+        copy.compile_from_config(settings)
+    except Exception as error:  # Keras raises many kinds for a config it cannot rebuild
+        raise AssertionError(
+            "Build the model with keras.Sequential or keras.Model(inputs, outputs); this one cannot be "
+            f"rebuilt from its config ({type(error).__name__}: {error}).") from None
+    assert type(copy.optimizer) in KERAS_OPTIMIZERS, "Compile with one of Keras's own optimizers."
+    assert describe_layers(copy) == describe_layers(model), (
+        "The model cannot be rebuilt from its config as a plain Keras model: build it with keras.Sequential or "
+        "keras.Model(inputs, outputs), not a model class with its own call().")
+    for original, rebuilt in zip(model.layers, copy.layers):
+        rebuilt.set_weights(original.get_weights())
+    return copy
+
+
 def check_metric(model, x, y, metric):
     """Assert that evaluating the model on (x, y) reports ``metric``, i.e. it
-    was compiled with ``metrics=[metric]``.
+    was compiled with ``metrics=[metric]``. The model is evaluated as its
+    :func:`plain_copy`.
 
     Raises:
         AssertionError: listing the metrics the model reports instead.
     """
-    logs = model.evaluate(x, y, verbose=0, return_dict=True)
+    logs = plain_copy(model).evaluate(x, y, verbose=0, return_dict=True)
     assert metric in logs, f"Compile with metrics=[{metric!r}]; the model reports {sorted(logs)}."
 
 

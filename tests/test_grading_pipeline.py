@@ -174,19 +174,107 @@ SMOOTHS_FIRST_A3 = '''def choose_epochs(maes, skip=10, factor=0.9):
 LEAKY_NORMALIZE_A3 = '''def normalize(train, other):
     return (train - train.mean(axis=0)) / train.std(axis=0), (other - other.mean(axis=0)) / other.std(axis=0)'''
 
-# student: (assignment, {grade_id: code} on top of the solution, the tests it must fail)
+IGNORES_ACTIVATION_A1 = '''def build_network(hidden_units, activation="relu"):
+    model = keras.Sequential([keras.Input(shape=(10000,))])
+    for units in hidden_units:
+        model.add(layers.Dense(units, activation="relu"))
+    model.add(layers.Dense(46, activation="softmax"))
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model'''
+
+NO_METRICS_A1 = IGNORES_ACTIVATION_A1.replace('activation="relu"))', "activation=activation))").replace(
+    ', metrics=["accuracy"]', "")
+
+OWN_MODEL_CLASS_A1 = '''class ReutersNet(keras.Sequential):
+    """A network of my own: a Sequential model that can describe itself."""
+
+    def describe(self):
+        return " -> ".join(str(layer.units) for layer in self.layers)
+
+
+def build_network(hidden_units, activation="relu"):
+    model = ReutersNet([keras.Input(shape=(10000,))])
+    for units in hidden_units:
+        model.add(layers.Dense(units, activation=activation))
+    model.add(layers.Dense(46, activation="softmax"))
+    model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+    return model'''
+
+EPOCH_FROM_ZERO_A1 = '''def summarize(history):
+    return {"best_epoch": int(np.argmin(history["val_loss"])),
+            "best_val_accuracy": float(max(history["val_accuracy"]))}'''
+
+L1_L2_AS_L2_A2 = '''def make_regularizer(kind, factor=0.001):
+    if kind is None:
+        return None
+    if kind == "l1":
+        return regularizers.L1(factor)
+    if kind in ("l2", "l1_l2"):
+        return regularizers.L2(factor)
+    raise ValueError(f"kind must be 'l1', 'l2', 'l1_l2' or None, not {kind!r}")'''
+
+NO_DROPOUT_A2 = '''def build_model(units=16, dropout_rate=0.0, regularizer=None):
+    model = keras.Sequential([keras.Input(shape=(10000,))])
+    for _ in range(2):
+        model.add(layers.Dense(units, activation="relu", kernel_regularizer=regularizer))
+    model.add(layers.Dense(1, activation="sigmoid"))
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+    return model'''
+
+WITH_DROPOUT_A2 = NO_DROPOUT_A2.replace("kernel_regularizer=regularizer))\n", (
+    "kernel_regularizer=regularizer))\n        if dropout_rate > 0:\n"
+    "            model.add(layers.Dropout(dropout_rate))\n"))
+REGULARIZES_OUTPUT_A2 = WITH_DROPOUT_A2.replace('activation="sigmoid"))',
+                                                'activation="sigmoid", kernel_regularizer=regularizer))')
+ADAM_A2 = WITH_DROPOUT_A2.replace('optimizer="rmsprop"', 'optimizer="adam"')
+
+RELU_OUTPUT_A3 = '''def build_model():
+    model = keras.Sequential([keras.Input(shape=(13,)), layers.Dense(64, activation="relu"),
+                              layers.Dense(64, activation="relu"), layers.Dense(1, activation="relu")])
+    model.compile(optimizer="rmsprop", loss="mse", metrics=["mae"])
+    return model'''
+
+MAE_LOSS_A3 = RELU_OUTPUT_A3.replace('layers.Dense(1, activation="relu")', "layers.Dense(1)").replace(
+    'loss="mse"', 'loss="mae"')
+
+NO_NORMALIZE_A3 = REUSES_MODEL_A3.replace("    model = build_model()\n", "").replace(
+    "        history = model.fit", "        model = build_model()\n        history = model.fit").replace(
+    "        train_part, val_data = normalize(train_part, val_data)\n", "")
+
+FORGETS_SKIP_A3 = '''def choose_epochs(maes, skip=10, factor=0.9):
+    average = np.mean(maes, axis=0)[skip:]
+    smoothed = []
+    for point in average:
+        smoothed.append(smoothed[-1] * factor + point * (1 - factor) if smoothed else point)
+    return int(np.argmin(smoothed)) + 1'''
+
+FIRST_FOLD_ONLY_A3 = FORGETS_SKIP_A3.replace("np.mean(maes, axis=0)[skip:]", "np.asarray(maes)[0][skip:]").replace(
+    "int(np.argmin(smoothed)) + 1", "int(np.argmin(smoothed)) + skip + 1")
+
+# One mistake at a time: student -> ({grade_id: code} on top of the solution, the tests that
+# must fail). Correct answers written differently fail nothing; each mistake fails exactly
+# the test that names its step, and costs that test's points only.
 VARIANTS = {
     A1: {
         "solution": ({}, set()),
         "functional_api": ({"build_network": FUNCTIONAL_A1}, set()),
         "separate_activation": ({"build_network": SEPARATE_ACTIVATION_A1}, set()),
+        "own_model_class": ({"build_network": OWN_MODEL_CLASS_A1}, set()),
+        "ignores_activation": ({"build_network": IGNORES_ACTIVATION_A1}, {"test_build_network_any_layers"}),
+        "forgets_the_metric": ({"build_network": NO_METRICS_A1}, {"test_build_network_compiled"}),
         "ignores_batch_size": ({"train_and_validate": IGNORES_BATCH_SIZE_A1}, {"test_train_and_validate"}),
         "validates_on_train": ({"train_and_validate": VALIDATES_ON_TRAIN_A1}, {"test_train_and_validate"}),
+        "epoch_from_zero": ({"summarize": EPOCH_FROM_ZERO_A1}, {"test_summarize"}),
     },
     A2: {
         "solution": ({}, set()),
         "objects_and_functional": ({"build_model": OBJECTS_A2}, set()),
         "always_dropout": ({"build_model": ALWAYS_DROPOUT_A2}, {"test_build_model_baseline"}),
+        "l1_l2_as_l2": ({"make_regularizer": L1_L2_AS_L2_A2}, {"test_make_regularizer_others"}),
+        # Its chosen dropout is judged on the grader's network: the mistake costs Part 2 only.
+        "never_drops_out": ({"build_model": NO_DROPOUT_A2}, {"test_build_model_dropout"}),
+        "regularizes_the_output": ({"build_model": REGULARIZES_OUTPUT_A2}, {"test_build_model_regularizer"}),
+        "adam": ({"build_model": ADAM_A2}, {"test_build_model_compiled"}),
         "chooses_l1": ({"chosen": 'chosen = {"regularizer": make_regularizer("l1", 0.001)}'}, {"test_chosen"}),
     },
     A3: {
@@ -195,6 +283,11 @@ VARIANTS = {
         "reuses_one_model": ({"k_fold": REUSES_MODEL_A3}, {"test_k_fold_normalizes_per_fold"}),
         "smooths_before_skipping": ({"choose_epochs": SMOOTHS_FIRST_A3}, {"test_choose_epochs_smoothing"}),
         "leaky_normalize": ({"normalize": LEAKY_NORMALIZE_A3}, {"test_normalize_no_leak"}),
+        "relu_output": ({"build_model": RELU_OUTPUT_A3}, {"test_build_model_layers"}),
+        "mae_loss": ({"build_model": MAE_LOSS_A3}, {"test_build_model_compile"}),
+        "never_normalizes_folds": ({"k_fold": NO_NORMALIZE_A3}, {"test_k_fold_normalizes_per_fold"}),
+        "forgets_the_skipped_epochs": ({"choose_epochs": FORGETS_SKIP_A3}, {"test_choose_epochs_simple"}),
+        "first_fold_only": ({"choose_epochs": FIRST_FOLD_ONLY_A3}, {"test_choose_epochs_smoothing"}),
     },
 }
 

@@ -29,6 +29,11 @@ HONEST = {
     "tqdm": "from tqdm.auto import tqdm\nfor fold in tqdm(range(4)):\n    pass",
     "quiet TensorFlow": "import os\nos.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\nlevel = os.getenv('TF_CPP_MIN_LOG_LEVEL')",
     "files of its own": "import os\nos.makedirs('plots', exist_ok=True)\nplt.savefig(os.path.join('plots', 'a.png'))",
+    "a temporary file": ("import tempfile\nwith tempfile.NamedTemporaryFile('w', suffix='.csv') as f:\n"
+                         "    f.write('epoch,mae')\nimport sys\nsys.stdout.write('saved')"),
+    "a model class of its own": "class Net(keras.Sequential):\n    def describe(self):\n        return len(self.layers)",
+    "a callback that prints": ("class Show(keras.callbacks.Callback):\n    def on_epoch_end(self, epoch, logs=None):\n"
+                               "        print(epoch, logs['val_loss'])"),
 }
 
 ATTACKS = {
@@ -52,6 +57,15 @@ ATTACKS = {
     "graded switch": ("def normalize(a, b):\n    if grading.grading():\n        return a, b", "asks whether it is being graded"),
     "sys.modules": ("import sys\nsys.modules['dlcourse.grading'] = None", "sys.modules"),
     "computed getattr": ("name = 'check_' + 'layers'\nf = getattr(grading, name)", "getattr with a computed name"),
+    "fit of its own": ("class Net(keras.Sequential):\n    def fit(self, *args, **kwargs):\n        return super().fit(*args, **kwargs)",
+                       "defines Net.fit, which can change what training reports"),
+    "train_step of its own": ("class Net(keras.Model):\n    def train_step(self, data):\n        return {}",
+                              "defines Net.train_step"),
+    "a property that lies": ("class Net(keras.Sequential):\n    @property\n    def layers(self):\n        return []",
+                             "defines Net.layers"),
+    "a callback that edits the logs": ("class Better(keras.callbacks.Callback):\n    def on_epoch_end(self, epoch, logs=None):\n"
+                                       "        logs['val_loss'] = 0.0", "Better.on_epoch_end changes the training logs"),
+    "replaces fit on a model": ("model = keras.Sequential()\nmodel.fit = print", "replaces model.fit"),
 }
 
 
@@ -156,7 +170,7 @@ def test_grading_refuses_without_a_sandbox_tool_unless_told(monkeypatch, tmp_pat
     with pytest.raises(SystemExit, match="bubblewrap"):
         main(["autograde", "a3_regression", "--course", str(ROOT)])
     spec = sandbox.write_kernelspec(tmp_path, [(tmp_path, tmp_path)], tmp_path, sandboxed=False)
-    assert json.loads((spec / "kernel.json").read_text())["argv"][1:3] == ["-m", "ipykernel_launcher"]
+    assert json.loads((spec / "kernel.json").read_text())["argv"][1:4] == ["-P", "-m", "dlcourse.host.watch"]
 
 
 def test_the_sandbox_command_isolates_the_kernel(tmp_path):

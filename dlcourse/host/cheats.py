@@ -18,7 +18,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 FORBIDDEN_MODULES = {
     "subprocess", "socket", "ctypes", "shutil", "importlib", "inspect", "gc", "builtins", "sqlite3",
     "multiprocessing", "threading", "signal", "pty", "marshal", "IPython", "ipykernel", "zmq",
-    "jupyter_client", "nbformat", "nbgrader", "nbclient", "psutil", "tempfile",
+    "jupyter_client", "nbformat", "nbgrader", "nbclient", "psutil", "fcntl", "runpy",
 }
 # Names that reach the interpreter's or IPython's internals, or the grader's frames.
 FORBIDDEN_NAMES = {
@@ -36,13 +36,23 @@ SYSTEM_ATTRIBUTES = {
     "system", "popen", "fork", "forkpty", "kill", "killpg", "remove", "unlink", "rmdir", "removedirs",
     "rename", "replace", "chmod", "chown", "symlink", "link", "putenv", "unsetenv", "execv", "execve",
     "execvp", "spawnv", "spawnl", "rmtree", "_getframe", "modules", "meta_path", "path_hooks",
-    "settrace", "setprofile", "addaudithook", "environ", "_exit",
+    "settrace", "setprofile", "addaudithook", "environ", "_exit", "dup", "dup2", "close", "closerange",
+    "lseek", "ftruncate", "truncate", "fdopen", "mkfifo",
 }
 SYSTEM_MODULES = {"os", "sys", "shutil", "signal", "pathlib", "Path"}
 # Special methods that let an object answer a comparison or a check in its own favour.
 FAKING_METHODS = {"__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__bool__", "__hash__",
                   "__instancecheck__", "__subclasscheck__", "__getattr__", "__getattribute__",
                   "__float__", "__int__", "__index__", "__len__", "__contains__", "__array__"}
+# What a test reads from training, evaluation and a model's description: a class
+# of the student's that defines one of these (or code that replaces it on an
+# object) can report what the model never did.
+TRAINING_MEMBERS = {
+    "fit", "evaluate", "predict", "train_step", "test_step", "predict_step", "compute_loss", "compute_metrics",
+    "make_train_function", "make_test_function", "make_predict_function", "train_function", "test_function",
+    "predict_function", "get_config", "get_compile_config", "get_weights", "layers", "weights", "history",
+    "compiled", "loss", "optimizer", "metrics", "metrics_names",
+}
 SAFE_MAGICS = {"matplotlib", "time", "timeit"}
 # Environment variables that tell code it is being graded, or where the grader is.
 GRADER_VARIABLES = ("NBGRADER", "JUPYTER", "JPY", "DLCOURSE")
@@ -167,6 +177,25 @@ def _import_reasons(node):
     return reasons
 
 
+def _class_reasons(node):
+    """Reasons for a class that redefines what training reports: a training
+    member (:data:`TRAINING_MEMBERS`), or a callback that changes the logs."""
+    reasons = []
+    for member in node.body:
+        names = [member.name] if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)) else [
+            t.id for t in _flatten(getattr(member, "targets", [getattr(member, "target", None)])) if isinstance(t, ast.Name)]
+        reasons += [f"defines {node.name}.{name}, which can change what training reports"
+                    for name in names if name in TRAINING_MEMBERS]
+        if isinstance(member, (ast.FunctionDef, ast.AsyncFunctionDef)) and member.name.startswith("on_"):
+            changed = [n for n in ast.walk(member) if isinstance(n, (ast.Subscript, ast.Attribute))
+                       and isinstance(n.ctx, ast.Store) and _root_name(n) == "logs"]
+            updated = [n for n in ast.walk(member) if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+                       and _root_name(n.func) == "logs" and n.func.attr in {"update", "pop", "setdefault", "clear"}]
+            if changed or updated:
+                reasons.append(f"{node.name}.{member.name} changes the training logs")
+    return reasons
+
+
 def _assignment_reasons(node, owned):
     """Reasons for assigning to an attribute of a module or a name the tests use (``owned``)."""
     targets = node.targets if isinstance(node, (ast.Assign, ast.Delete)) else [node.target]
@@ -176,6 +205,8 @@ def _assignment_reasons(node, owned):
             reasons.append(f"changes {ast.unparse(target)}, which belongs to a module or the tests")
         if isinstance(target, ast.Subscript) and ast.unparse(target.value) == "sys.modules":
             reasons.append("changes sys.modules")
+        if isinstance(target, ast.Attribute) and target.attr in TRAINING_MEMBERS and target.attr != "history":
+            reasons.append(f"replaces {ast.unparse(target)}, which can change what training reports")
     return reasons
 
 
@@ -193,6 +224,8 @@ def _node_reasons(node, owned):
         return _assignment_reasons(node, owned)
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.name in FAKING_METHODS:
         return [f"defines {node.name}, which can fake a comparison or a check"]
+    if isinstance(node, ast.ClassDef):
+        return _class_reasons(node)
     if (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "getattr" and len(node.args) >= 2
             and not isinstance(node.args[1], ast.Constant)):
         return ["uses getattr with a computed name"]
