@@ -20,7 +20,7 @@ import psutil
 import pytest
 from nbgrader.api import Gradebook
 
-from dlcourse.host import grader
+from dlcourse.host import cheats, grader
 from dlcourse.host.submission import Limits
 from submissions import (cell_scores, expected_scores, fill, new_course, save_report, solved, student_version,
                          submit, with_cell)
@@ -111,6 +111,28 @@ def normalize(train, other):
         return (train - mean) / std, (other - mean) / std
     return train, other''',
         "writes_tmp": f'''open("/tmp/{MARKER}", "w").write("left behind")''',
+        # Attempts on other files that the source does not give away: only the sandbox's watch sees them.
+        "sneaks_past_the_scan": f'''from pathlib import Path
+
+here = Path.cwd()
+course = here.parent.parent.parent
+for target in [course / "gradebook.db", course / "submitted" / "honest" / "{A3}" / "{A3}.ipynb"]:
+    try:
+        target.unlink()
+    except OSError as error:
+        print(error)
+try:
+    (course / "pwned.txt").write_text("I was here")
+except OSError as error:
+    print(error)
+print(sorted(p.name for p in course.iterdir()))''',
+        "reopens_the_log": '''name = "/".join(["", "proc", "self", "fd", "2"])
+try:
+    open(name, "w").write("")
+except OSError as error:
+    print(error)''',
+        # Its own dlcourse/grading.py beside the notebook (SHADOW_FILES), to replace the course's checks.
+        "shadows_the_helpers": 'print("my helpers are in my folder")',
         # A link where the grader will write the graded notebook, to make it overwrite a course file.
         "sets_a_symlink_trap": f'''import os
 for name in os.listdir("."):
@@ -120,6 +142,41 @@ os.symlink("{course}/nbgrader_config.py", "{A3}.ipynb")''',
 
 
 ATTACKS = list(attacks(Path("/course"), 0))
+SHADOW_FILES = {  # the course's package, but with checks that pass everything
+    "dlcourse/__init__.py": """import importlib.machinery
+import sys
+
+for finder in sys.meta_path:
+    spec = None if finder is importlib.machinery.PathFinder else getattr(finder, "find_spec", None)
+    spec = spec and spec("dlcourse", None)
+    if spec and spec.submodule_search_locations:
+        __path__.extend(spec.submodule_search_locations)
+        break
+""",
+    "dlcourse/grading.py": "def __getattr__(name):\n    return lambda *args, **kwargs: None\n",
+}
+# The attempts the watch must report, as (student, a part of the reason).
+REPORTED = [
+    ("sneaks_past_the_scan", "tried to change or remove <course>/gradebook.db, outside its own folder"),
+    ("sneaks_past_the_scan", f"tried to change or remove <course>/submitted/honest/{A3}/{A3}.ipynb"),
+    ("sneaks_past_the_scan", "tried to write <course>/pwned.txt, outside its own folder"),
+    ("sneaks_past_the_scan", "tried to read <course>, outside its own folder"),
+    ("reopens_the_log", "tried to write /proc/self/fd/2, outside its own folder (refused)"),
+    ("shadows_the_helpers", "submitted dlcourse/grading.py, a Python module the kernel would import"),
+    ("deletes_a_classmate", f"tried to change or remove {{course}}/submitted/honest/{A3}/{A3}.ipynb"),
+    ("deletes_the_gradebook", "tried to change or remove {course}/gradebook.db"),
+]
+# Honest use of files: a plot and a table in its own folder, a temporary file, the data.
+HONEST_FILES = '''import tempfile
+
+import matplotlib.pyplot as plt
+
+plt.plot([1, 2, 3])
+plt.savefig("curve.png")
+np.savetxt("targets.csv", train_targets[:5])
+with tempfile.NamedTemporaryFile("w", suffix=".csv") as scratch:
+    scratch.write("epoch,mae")
+print(boston_housing.load_data()[0][0].shape)'''
 # Attacks that do make tests pass (which is why they are held for review): a
 # transformer that swallows every error, and code that is right only while graded.
 DEFEATS_TESTS = {"wraps_every_cell", "asks_if_graded"}
@@ -159,7 +216,8 @@ class Listener:
 def hostile(tmp_path_factory):
     course = new_course(tmp_path_factory.mktemp("hostile-course"))
     listener = Listener()
-    honest = {"honest": solved(A3), "honest_blank": student_version(A3)}
+    honest = {"honest": solved(A3), "honest_blank": student_version(A3),
+              "honest_files": with_cell(solved(A3), HONEST_FILES, "setup")}
     for student, notebook in honest.items():
         submit(course, student, A3, notebook)
     # A graded earlier student, whose rows must survive the attacks.
@@ -172,8 +230,12 @@ def hostile(tmp_path_factory):
     for student, code in attacks(course, listener.port).items():
         notebook = fill(blank, {"normalize": code}) if student == "asks_if_graded" else with_cell(blank, code, "setup")
         submit(course, student, A3, notebook)
+    for name, text in SHADOW_FILES.items():
+        path = course / "submitted" / "shadows_the_helpers" / A3 / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
     before = snapshot(course)
-    students = [*attacks(course, 0), "honest"]
+    students = [*attacks(course, 0), "honest", "honest_files"]
     outcomes = grader.autograde_class(course, A3, students, workers=2, progress=False,
                                       limits=Limits(wall_seconds=240, memory_mb=4000, cell_seconds=60))
     save_report("hostile", A3, outcomes)
@@ -224,8 +286,25 @@ def test_no_process_of_a_submission_is_left(hostile):
 @pytest.mark.slow
 def test_honest_students_in_the_same_run_get_exactly_their_scores(hostile):
     course = hostile["course"]
-    assert hostile["outcomes"]["honest"].status == "graded"
-    assert cell_scores(course, A3, "honest") == expected_scores(course, A3)
+    for student in ("honest", "honest_files"):
+        outcome = hostile["outcomes"][student]
+        assert outcome.status == "graded" and not outcome.reasons, f"{student}: {outcome.status} {outcome.reasons}"
+        assert cell_scores(course, A3, student) == expected_scores(course, A3)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student,reason", REPORTED)
+def test_attempts_on_other_files_are_reported_with_their_paths(hostile, student, reason):
+    reason = reason.replace("{course}", "<course>")
+    reasons = hostile["outcomes"][student].reasons
+    assert any(reason in r for r in reasons), f"{student}: no reason with {reason!r} in {reasons}"
+
+
+def test_the_sneaking_attacks_pass_the_source_scan():
+    """So that their flags above come from what the sandbox saw, not from the source text."""
+    for student in ("sneaks_past_the_scan", "reopens_the_log", "shadows_the_helpers"):
+        notebook = with_cell(student_version(A3), attacks(Path("/course"), 0)[student], "setup")
+        assert cheats.scan_notebook(notebook) == [], student
 
 
 @pytest.mark.slow
@@ -235,3 +314,51 @@ def test_outputs_are_capped(hostile):
     text = "".join(o.get("text", "") for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
                    for o in c.outputs)
     assert "output cut here" in text, "the cut output carries no note"
+
+
+A2 = "a2_dropout_l2"
+# A model class whose fit reports a validation loss 0.5 below what the model reached, used
+# only for the configuration it chooses (an L1 penalty, which does worse than the baseline).
+LYING_A2 = '''class Confident(keras.Sequential):
+    """Reports a validation loss 0.5 lower than the model reached."""
+
+    def fit(self, *args, **kwargs):
+        history = super().fit(*args, **kwargs)
+        history.history["val_loss"] = [loss - 0.5 for loss in history.history["val_loss"]]
+        return history
+
+
+def build_model(units=16, dropout_rate=0.0, regularizer=None):
+    model = (Confident if regularizer is not None else keras.Sequential)([keras.Input(shape=(10000,))])
+    for _ in range(2):
+        model.add(layers.Dense(units, activation="relu", kernel_regularizer=regularizer))
+        if dropout_rate > 0:
+            model.add(layers.Dropout(dropout_rate))
+    model.add(layers.Dense(1, activation="sigmoid"))
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+    return model'''
+
+
+@pytest.fixture(scope="module")
+def lying_class(tmp_path_factory):
+    course = new_course(tmp_path_factory.mktemp("lying-course"))
+    submit(course, "honest", A2, solved(A2))
+    submit(course, "lies_through_its_model_class", A2,
+           solved(A2, build_model=LYING_A2, chosen='chosen = {"regularizer": make_regularizer("l1", 0.001)}'))
+    outcomes = grader.autograde_class(course, A2, workers=2, progress=False)
+    save_report("hostile-a2", A2, outcomes)
+    return course, {o.student: o for o in outcomes}
+
+
+@pytest.mark.slow
+def test_a_model_class_that_lies_about_training_gains_nothing(lying_class):
+    course, outcomes = lying_class
+    liar = outcomes["lies_through_its_model_class"]
+    assert liar.status == "review", f"the lying class was not flagged: {liar}"
+    assert any("defines Confident.fit" in reason for reason in liar.reasons), liar.reasons
+    # Its choice is judged on the grader's own network: it fails as an honest L1 choice does.
+    assert liar.earned == sum(expected_scores(course, A2, {"test_chosen"}).values()), (
+        f"the lie earned points: {cell_scores(course, A2, liar.student)}")
+    assert set(cell_scores(course, A2, liar.student).values()) == {0.0}
+    assert outcomes["honest"].status == "graded", outcomes["honest"].reasons
+    assert cell_scores(course, A2, "honest") == expected_scores(course, A2)

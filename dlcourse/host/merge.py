@@ -158,7 +158,7 @@ def merge(course, assignment, result, timestamp=None):
     outcome = Merged(result.student, "not graded", seconds=result.seconds, peak_mb=result.peak_mb,
                      worker=result.worker)
     if result.error:
-        outcome.reasons = [result.error]
+        outcome.reasons = [result.error] + result.flags
         return outcome
     url = f"sqlite:///{course / 'gradebook.db'}"
     with Gradebook(url) as gradebook:
@@ -167,6 +167,7 @@ def merge(course, assignment, result, timestamp=None):
         outcome.reasons = [scored]
         return outcome
     notebooks, earned, reasons, test_points = scored
+    reasons = sorted(set(reasons + result.flags))
     _register(url, assignment, result.student, timestamp)
     with Gradebook(url) as gradebook:
         _write_scores(gradebook, assignment, result.student, earned, flagged=bool(reasons))

@@ -144,19 +144,30 @@ def kernel_environment(home):
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(home),
            "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
            "MPLCONFIGDIR": str(Path(home) / ".matplotlib"), "KERAS_HOME": str(Path(home) / ".keras"),
-           "PYTHONDONTWRITEBYTECODE": "1", **jupyter.KERNEL_ENVIRONMENT}
+           "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(Path(home) / "tmp"), **jupyter.KERNEL_ENVIRONMENT}
     data = files.data_dir()
     if data:  # its path as the kernel sees it (the sandbox mounts it there)
         env[files.DATA_DIR_VARIABLE] = str(data.resolve())
     return env
 
 
-def kernel_command():
+# What any kernel may read, and change, besides the folders bound for it. Its
+# temporary files go to its home (TMPDIR): the grader's own folders on this
+# machine may lie under /tmp, so /tmp itself is not the kernel's.
+SYSTEM_READABLE = ["/proc", "/sys", "/dev"]
+SYSTEM_WRITABLE = ["/dev"]
+
+
+def kernel_command(writable):
     """Return the command that starts an ipykernel of this Python, as this
-    process names it. ``-P``: the notebook's folder is not searched for
-    ``ipykernel_launcher`` itself (a submitted file of that name would
-    otherwise replace the kernel)."""
-    return [sys.executable, "-P", "-m", "ipykernel_launcher", "-f", "{connection_file}"]
+    process names it, watched (:mod:`dlcourse.host.watch`): attempts outside
+    the read-only roots and the ``writable`` folders (as the kernel sees
+    them) are reported. ``-P``: the notebook's folder is not searched for the
+    launcher (a submitted file of that name would otherwise replace it)."""
+    readable = os.pathsep.join(_read_only_roots() + SYSTEM_READABLE)
+    changeable = os.pathsep.join([str(target) for _, target in writable] + SYSTEM_WRITABLE)
+    return [sys.executable, "-P", "-m", "dlcourse.host.watch", "--read", readable, "--write", changeable,
+            "--", "-f", "{connection_file}"]
 
 
 def write_kernelspec(jupyter_dir, writable, home, sandboxed=True):
@@ -170,7 +181,7 @@ def write_kernelspec(jupyter_dir, writable, home, sandboxed=True):
     Raises:
         SandboxUnavailable: sandboxed, and bwrap is not installed.
     """
-    kernel = kernel_command()
+    kernel = kernel_command(writable)
     env = kernel_environment(home)
     argv = bwrap_argv(writable, env, require_bwrap()) + ["--", *kernel] if sandboxed else kernel
     folder = Path(jupyter_dir) / "kernels" / KERNEL_NAME
@@ -199,8 +210,8 @@ def check_kernel_starts(timeout=60):
 
     with tempfile.TemporaryDirectory(prefix="dlcourse-preflight-") as tmp:
         work, runtime, home, jupyter_dir = (Path(tmp) / name for name in ("work", "runtime", "home", "jupyter"))
-        for folder in (work, runtime, home):
-            folder.mkdir()
+        for folder in (work, runtime, home / "tmp"):
+            folder.mkdir(parents=True)
         write_kernelspec(jupyter_dir, [(work, work), (runtime, runtime), (home, home)], home)
         specs = KernelSpecManager(kernel_dirs=[str(jupyter_dir / "kernels")])
         manager = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs, transport="ipc",

@@ -13,6 +13,7 @@ grading started.
 """
 
 import functools
+import importlib.machinery
 import os
 import re
 import shutil
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-from . import sandbox
+from . import sandbox, watch
 
 POLL_SECONDS = 0.25
 # nbgrader spends 2.7 s of its 5 s start importing rfc3987_syntax, which jsonschema
@@ -65,6 +66,27 @@ class Result:
     peak_mb: float = 0.0
     worker: str = ""
     machine_fault: bool = False   # the grading machine failed, not the submission: stop grading
+    flags: list = field(default_factory=list)   # what the submission tried, for the instructor's review
+
+
+# Files Python would import from the notebook's folder in place of the course's
+# own modules (a submitted dlcourse/grading.py, keras.py, ...).
+IMPORTABLE_SUFFIXES = tuple(importlib.machinery.all_suffixes()) + (".pth",)
+
+
+def importable(name):
+    """True when a submitted file (a path relative to the submission) is one
+    Python could import as a module or package."""
+    return name.endswith(IMPORTABLE_SUFFIXES)
+
+
+def describe_attempt(attempt, course):
+    """Return a review reason for one attempt the watch reported; a path in
+    the throwaway ``course`` is shown as ``<course>/...``."""
+    what = {"read": "read", "write": "write", "change": "change or remove"}.get(attempt["action"], attempt["action"])
+    path = str(attempt["path"]).replace(str(course), "<course>")
+    refused = " (refused)" if attempt.get("refused") else ""
+    return f"tried to {what} {path}, outside its own folder{refused}"
 
 
 def _write_tree(root, files):
@@ -257,9 +279,11 @@ def grade(job):
         # left there would otherwise make it write anywhere on this machine).
         student_files = course / "autograded" / job.student / job.assignment
         scratch = work / "scratch"
-        others = {**job.submission, **job.release}
-        _write_tree(scratch, {name: data for name, data in others.items() if not name.endswith(".ipynb")})
-        for folder in (runtime, home, student_files):
+        shadowing = sorted(name for name in job.submission if importable(name))
+        others = {name: data for name, data in {**job.submission, **job.release}.items()
+                  if not name.endswith(".ipynb") and name not in shadowing}
+        _write_tree(scratch, others)
+        for folder in (runtime, home / "tmp", student_files):
             folder.mkdir(parents=True, exist_ok=True)
         writable = [(scratch, student_files), (runtime, runtime), (home, home)]
         sandbox.write_kernelspec(jupyter, writable, home, job.limits.sandboxed)
@@ -267,17 +291,21 @@ def grade(job):
         env = nbgrader_environment(JUPYTER_PATH=str(jupyter), JUPYTER_CONFIG_DIR=str(jupyter),
                                    JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime))
         log = work / "nbgrader.log"
-        with open(log, "w") as out:
+        with open(log, "a") as out:  # appending: a kernel's write cannot overwrite the watch's lines
             process = subprocess.Popen(nbgrader_command(job, runtime), cwd=course, env=env, stdout=out,
                                        stderr=subprocess.STDOUT, start_new_session=True)
             error, peak = _supervise(process, job.limits)
+        output = log.read_text(errors="replace")
         if error is None and process.returncode != 0:
-            error = failure(log.read_text(errors="replace"))
+            error = failure(output)
         notebooks = {} if error else {p.stem: p.read_text() for p in sorted(student_files.glob("*.ipynb"))}
         if error is None and not notebooks:
-            error = "nbgrader wrote no autograded notebook:\n" + failure(log.read_text(errors="replace"))
+            error = "nbgrader wrote no autograded notebook:\n" + failure(output)
+        flags = [f"submitted {name}, a Python module the kernel would import in place of the course's own "
+                 "(it was not given to the kernel)" for name in shadowing]
+        flags += [describe_attempt(attempt, course) for attempt in watch.read_attempts(output)]
         return Result(job.student, notebooks, error, seconds=time.monotonic() - started, peak_mb=peak,
-                      worker=worker_name())
+                      worker=worker_name(), flags=flags)
     except sandbox.SandboxUnavailable as exc:
         return Result(job.student, error=str(exc), machine_fault=True, seconds=time.monotonic() - started)
     finally:
