@@ -174,11 +174,13 @@ CELL_MARK = "[dlcourse] running cell"
 
 
 def announce_cell(cell, cell_index, **kwargs):
-    """nbclient's hook before a cell runs: print which cell it is."""
-    grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-    first = cell.source.strip().splitlines()[0] if cell.source.strip() else ""
-    print(f"{CELL_MARK} {cell_index + 1}" + (f" ({grade_id})" if grade_id else "") + f", which starts `{first[:80]}`",
-          flush=True)
+    """nbclient's hook before a cell runs: print which cell it is, and the
+    first line of a student's cell (never of a test, which may be hidden)."""
+    meta = cell.metadata.get("nbgrader", {})
+    line = f"{CELL_MARK} {cell_index + 1}" + (f" ({meta['grade_id']})" if meta.get("grade_id") else "")
+    if not meta.get("locked") and cell.source.strip():
+        line += f", which starts `{cell.source.strip().splitlines()[0][:80]}`"
+    print(line, flush=True)
 
 
 def _last_cell(lines):
