@@ -10,6 +10,7 @@ leaves this package out.
 - :mod:`dlcourse.host.grader` -- autograde a class in parallel on Dask.
 - :mod:`dlcourse.host.submission` -- grade one submission in a throwaway course.
 - :mod:`dlcourse.host.sandbox` -- the bubblewrap sandbox of a graded kernel.
+- :mod:`dlcourse.host.watch` -- inside that sandbox: report the kernel's attempts on other files.
 - :mod:`dlcourse.host.merge` -- the trusted merge of scores into the gradebook.
 - :mod:`dlcourse.host.cheats` -- find code that tampers with its grading.
 - :mod:`dlcourse.host.feedback` -- feedback without the hidden tests.
