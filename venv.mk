@@ -3,6 +3,8 @@
 # Python 3.11, 3.12 or 3.13: the first one installed (or PYTHON=...).
 PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
 VENV ?= .venv
+# The student edition's Makefile sets --student: nbgrader's instructor tools off.
+JUPYTER_SETUP ?=
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
@@ -11,7 +13,7 @@ $(STAMP): requirements.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -r requirements.txt -e .
-	$(BIN)/python -m dlcourse.jupyter
+	$(BIN)/python -m dlcourse.jupyter $(JUPYTER_SETUP)
 	touch $@
 
 venv: $(STAMP)

@@ -6,11 +6,15 @@
   papermill or the grader runs it. Every course notebook names it.
 - JupyterLab settings for the course: no news pop-up, no update checks (the
   course may run without internet).
+- For students (``--student``): nbgrader's instructor tools switched off in
+  this environment (the Formgrader and Create Assignment), so that only the
+  Assignments tab and Validate remain.
 
-    python -m dlcourse.jupyter      # install both into this environment (make venv does)
+    python -m dlcourse.jupyter [--student]   # install into this environment (make venv does)
 """
 
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -20,6 +24,10 @@ KERNEL_DISPLAY_NAME = "Python 3 (Keras course)"
 # so its CUDA probing (and the cuInit "error" it logs) is noise for students;
 # Python exceptions from TensorFlow are raised as always.
 KERNEL_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3"}
+
+# nbgrader's instructor tools: JupyterLab extensions, and the formgrader's server extension.
+INSTRUCTOR_LAB_EXTENSIONS = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment")
+INSTRUCTOR_SERVER_EXTENSIONS = ("nbgrader.server_extensions.formgrader",)
 
 LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
 
@@ -49,6 +57,23 @@ def install(prefix=sys.prefix):
     return [kernel, settings]
 
 
+def hide_instructor_tools():
+    """Switch nbgrader's instructor tools off in this environment, with
+    Jupyter's own commands; return None.
+
+    Raises:
+        subprocess.CalledProcessError: a command failed (its output says why).
+    """
+    jupyter = [sys.executable, "-m", "jupyter"]
+    for extension in INSTRUCTOR_LAB_EXTENSIONS:  # locked: not to be switched on again in the interface
+        for action in ("disable", "lock"):
+            subprocess.run([*jupyter, "labextension", action, "--level=sys_prefix", extension], check=True)
+    for extension in INSTRUCTOR_SERVER_EXTENSIONS:
+        subprocess.run([*jupyter, "server", "extension", "disable", "--sys-prefix", extension], check=True)
+
+
 if __name__ == "__main__":
     for path in install():
         print("Installed", path)
+    if "--student" in sys.argv[1:]:
+        hide_instructor_tools()

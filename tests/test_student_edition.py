@@ -16,6 +16,7 @@ import nbformat
 import pytest
 
 from conftest import ROOT
+from dlcourse import jupyter
 from dlcourse.datasets import files
 from dlcourse.host import edition
 from dlcourse.host.submission import nbgrader_environment
@@ -116,6 +117,27 @@ def test_publishing_refuses_a_folder_with_other_files_and_updates_an_earlier_edi
         edition.publish(ROOT, ROOT / "lectures" / "edition")
 
 
+def instructor_tools_left(python, folder, env):
+    """Return nbgrader's instructor tools still on in the environment of
+    ``python``, as Jupyter's own listings show them (and the student tools if off)."""
+    def listing(*command):
+        done = subprocess.run([python, "-m", "jupyter", *command, "list"], cwd=folder, env=env, capture_output=True,
+                              text=True, check=True)
+        return re.sub(r"\x1b\[[0-9;]*m", "", done.stdout + done.stderr).splitlines()
+
+    lab = listing("labextension")
+    disabled = lab[lab.index("Disabled extensions:") + 1:] if "Disabled extensions:" in lab else []
+    disabled = {line.strip() for line in disabled if line.startswith("    ")}
+    left = [e for e in jupyter.INSTRUCTOR_LAB_EXTENSIONS if e not in disabled]
+    left += [f"{e} (a student tool) is off" for e in disabled if "assignment-list" in e or "validate" in e]
+    server = [line.split() for line in listing("server", "extension") if "nbgrader.server_extensions." in line]
+    states = {words[0]: words[1] for words in server if len(words) == 2 and words[1] in ("enabled", "disabled")}
+    left += [e for e in jupyter.INSTRUCTOR_SERVER_EXTENSIONS if states.get(e) != "disabled"]
+    left += [f"{e} (a student tool) is off" for e, state in states.items() if state != "enabled"
+             and e not in jupyter.INSTRUCTOR_SERVER_EXTENSIONS]
+    return left
+
+
 @pytest.mark.slow
 def test_the_edition_sets_itself_up_and_runs_a_lecture_and_an_assignment(student_edition):
     """`make venv` of the edition alone (its own Makefile, requirements and
@@ -131,6 +153,7 @@ def test_the_edition_sets_itself_up_and_runs_a_lecture_and_an_assignment(student
     check = subprocess.run([python, "-c", "import dlcourse, importlib.util; print(importlib.util.find_spec('dlcourse.host'))"],
                            cwd=student_edition, env=env, capture_output=True, text=True, check=True)
     assert check.stdout.strip() == "None", "the edition's environment can import the instructor's tools"
+    assert instructor_tools_left(python, student_edition, env) == []
 
     def execute(notebook, *parameters):
         out = student_edition.parent / f"executed-{notebook.name}"
