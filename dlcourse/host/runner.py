@@ -158,14 +158,14 @@ def last_started_cell(output):
 def describe_failure(exc, watch, timeout, cell_timeout, output):
     """Return a readable account of why a notebook failed (``output``: the
     executed notebook, to name the cell where the kernel died)."""
+    if watch.timed_out:  # the runner stopped the kernel itself
+        return f"timed out after {timeout} s; the kernel was stopped. Fix: speed the notebook up or pass a larger --timeout."
     if "Kernel died before replying to kernel_info" in str(exc):
         return (f"the kernel did not start, so no cell ran: a fault of this machine's set-up, not of the notebook "
                 f"({exc}). Fix: reinstall the course's kernel with `make venv`, then run again.")
     if isinstance(exc, DeadKernelError):
         return (f"the kernel died while running {last_started_cell(output)} (the code exited the process or "
                 "crashed; often it ran out of memory).")
-    if watch.timed_out:
-        return f"timed out after {timeout} s; the kernel was stopped. Fix: speed the notebook up or pass a larger --timeout."
     if isinstance(exc, CellTimeoutError):
         return (f"a cell ran longer than {cell_timeout} s and was stopped. "
                 "Fix: speed the cell up or pass a larger --cell-timeout.")
