@@ -141,6 +141,10 @@ def loss_name(model):
     return getattr(loss, "name", None) or loss.__name__
 
 
+def _check_is_compiled(model):
+    assert model.compiled, "The model is not compiled: call model.compile(...) before returning it."
+
+
 def check_compiled(model, loss, optimizer):
     """Assert the model is compiled with this loss (canonical name) and this
     optimizer (class name).
@@ -148,7 +152,7 @@ def check_compiled(model, loss, optimizer):
     Raises:
         AssertionError: saying which differs.
     """
-    assert model.compiled, "The model is not compiled: call model.compile(...) before returning it."
+    _check_is_compiled(model)
     assert loss_name(model) == loss, f"The loss should be {loss!r}, not {loss_name(model)!r}."
     name = type(model.optimizer).__name__
     assert name == optimizer, f"The optimizer should be {optimizer}, not {name}."
@@ -191,7 +195,7 @@ def plain_copy(model):
             rebuilt from its config (a model class with its own ``call``).
     """
     assert isinstance(model, keras.Model), f"Expected a Keras model, but got a {type(model).__name__}."
-    assert model.compiled, "The model is not compiled: call model.compile(...) before returning it."
+    _check_is_compiled(model)
     for layer in model.layers:
         assert type(layer) in KERAS_LAYERS, f"Use Keras's own layers: {type(layer).__name__} is a class of your own."
     settings = model.get_compile_config()

@@ -163,8 +163,8 @@ REPORTED = [
     ("sneaks_past_the_scan", "tried to read <course>, outside its own folder"),
     ("reopens_the_log", "tried to write /proc/self/fd/2, outside its own folder (refused)"),
     ("shadows_the_helpers", "submitted dlcourse/grading.py, a Python module the kernel would import"),
-    ("deletes_a_classmate", f"tried to change or remove {{course}}/submitted/honest/{A3}/{A3}.ipynb"),
-    ("deletes_the_gradebook", "tried to change or remove {course}/gradebook.db"),
+    ("deletes_a_classmate", f"tried to change or remove <course>/submitted/honest/{A3}/{A3}.ipynb"),
+    ("deletes_the_gradebook", "tried to change or remove <course>/gradebook.db"),
 ]
 # Honest use of files: a plot and a table in its own folder, a temporary file, the data.
 HONEST_FILES = '''import tempfile
@@ -295,7 +295,6 @@ def test_honest_students_in_the_same_run_get_exactly_their_scores(hostile):
 @pytest.mark.slow
 @pytest.mark.parametrize("student,reason", REPORTED)
 def test_attempts_on_other_files_are_reported_with_their_paths(hostile, student, reason):
-    reason = reason.replace("{course}", "<course>")
     reasons = hostile["outcomes"][student].reasons
     assert any(reason in r for r in reasons), f"{student}: no reason with {reason!r} in {reasons}"
 

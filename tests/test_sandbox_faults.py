@@ -9,7 +9,6 @@ one. A submission that kills its own kernel is still blamed, with its cell.
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -20,12 +19,11 @@ from distributed import LocalCluster
 from dlcourse.host import grader, sandbox, submission
 from dlcourse.host.submission import nbgrader_environment
 from submissions import cell_scores, expected_scores, new_course, solved, submit
+from test_grading_pipeline import VARIANTS
 
 A3 = "a3_regression"
-LEAKY_NORMALIZE = '''def normalize(train, other):
-    return (train - train.mean(axis=0)) / train.std(axis=0), (other - other.mean(axis=0)) / other.std(axis=0)'''
-# student: (changes to the solution, the tests it must fail)
-CLASS = {"solution": ({}, set()), "leaky": ({"normalize": LEAKY_NORMALIZE}, {"test_normalize_no_leak"})}
+# Rows of the pipeline's one-mistake table: student -> (changes to the solution, the tests it must fail).
+CLASS = {student: VARIANTS[A3][student] for student in ("solution", "leaky_normalize")}
 
 
 def linked_environment(tmp_path):

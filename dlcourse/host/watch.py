@@ -55,8 +55,8 @@ class Watch:
         refuse it (an attempt on the grader's log), else None."""
         if event == "open":
             path, mode, flags = args
-            if isinstance(path, int):  # ipykernel itself wraps its standard streams so
-                return None
+            if isinstance(path, int):  # ipykernel opens its inherited streams by descriptor; the log
+                return None           # stays safe: appended to only, and truncating it is refused
             action = "write" if (flags or 0) & WRITE_FLAGS or (mode and set(mode) & set("wax+")) else "read"
             return self.check(action, path)
         if event == "os.truncate" and isinstance(args[0], int):
