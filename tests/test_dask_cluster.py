@@ -8,6 +8,7 @@ exactly once, with the right score.
 """
 
 import json
+import os
 import signal
 import socket
 import subprocess
@@ -32,9 +33,9 @@ def free_port():
         return s.getsockname()[1]
 
 
-def start(*args):
+def start(*args, env=None):
     return subprocess.Popen([str(BIN / "dask"), *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
+                            start_new_session=True, env=env)
 
 
 def kill_tree(process):
@@ -51,12 +52,14 @@ def kill_tree(process):
 
 
 @pytest.fixture
-def cluster():
+def cluster(tmp_path):
     address = f"tcp://127.0.0.1:{free_port()}"
+    # A worker killed mid-grade leaves its throwaway course behind: in this test's folder, not in /tmp.
+    env = dict(os.environ, TMPDIR=str(tmp_path))
     processes = [start("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard")]
     for name in ("w1", "w2"):
         processes.append(start("worker", address, "--name", name, "--nthreads", "1", "--no-dashboard",
-                               "--memory-limit", "0"))
+                               "--memory-limit", "0", env=env))
     with Client(address, timeout="60s") as client:
         client.wait_for_workers(2, timeout=60)
     yield address, processes
