@@ -1,7 +1,10 @@
 # How the course sets up its virtual environment: shared by the course's
 # Makefile and the student edition's (which includes this same file).
-# Python 3.11, 3.12 or 3.13: the first one installed (or PYTHON=...).
-PYTHON ?= $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3)
+# Python 3.11, 3.12 or 3.13: the first one installed (or PYTHON=...), the system's
+# (/usr/bin) first: on a hub every user's server runs this environment's Python,
+# and one kept in root's home (pyenv's, say) is closed to them.
+PYTHON ?= $(firstword $(wildcard /usr/bin/python3.11 /usr/bin/python3.12 /usr/bin/python3.13) \
+            $(shell command -v python3.11 || command -v python3.12 || command -v python3.13 || command -v python3))
 VENV ?= .venv
 # The student edition's Makefile sets --student: nbgrader's instructor tools off.
 JUPYTER_SETUP ?=
