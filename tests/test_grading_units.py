@@ -225,3 +225,20 @@ def test_the_memory_limit_stops_a_memory_bomb():
     process, (error, peak) = _supervised(code, submission.Limits(memory_mb=500))
     assert error and "memory limit of 500 MB" in error and peak > 500
     assert process.poll() is not None
+
+
+def test_the_merge_keeps_the_submissions_files_for_feedback_but_no_link(tmp_path):
+    """nbgrader's release_feedback needs timestamp.txt and submission_secret.txt in autograded/."""
+    from dlcourse.host import merge
+
+    submitted, autograded = tmp_path / "submitted", tmp_path / "autograded"
+    (submitted / "data").mkdir(parents=True)
+    for name, text in {"timestamp.txt": "2027-01-10 10:00:00 UTC", "submission_secret.txt": "f00d",
+                       "data/results.csv": "a,b\n", "a1.ipynb": "{}"}.items():
+        (submitted / name).write_text(text)
+    (submitted / "passwords").symlink_to("/etc/passwd")
+    (submitted / "linked").symlink_to(tmp_path, target_is_directory=True)
+    merge._copy_submitted_files(submitted, autograded)
+    copied = sorted(str(p.relative_to(autograded)) for p in autograded.rglob("*") if p.is_file())
+    assert copied == ["data/results.csv", "submission_secret.txt", "timestamp.txt"]
+    assert (autograded / "submission_secret.txt").read_text() == "f00d"

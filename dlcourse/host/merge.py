@@ -12,6 +12,7 @@ review; ``clear`` gives it the scores it earned.
 """
 
 import json
+import shutil
 import warnings
 from dataclasses import dataclass, field
 
@@ -140,6 +141,21 @@ def _register(url, assignment, student, timestamp):
         gradebook.update_or_create_submission(assignment, student, **extra)
 
 
+def _copy_submitted_files(submitted, folder):
+    """Copy the submission's other files (nbgrader's timestamp.txt and
+    submission_secret.txt, which feedback release needs, and the student's
+    own files) into the autograded folder, as nbgrader's autograde does:
+    regular files only, never a link, never a notebook (those are graded)."""
+    for path in sorted(submitted.rglob("*")):
+        parts = path.relative_to(submitted).parts
+        through_a_link = any((submitted.joinpath(*parts[:i])).is_symlink() for i in range(1, len(parts) + 1))
+        if through_a_link or not path.is_file() or path.suffix == ".ipynb" or path.name == REVIEW_FILE:
+            continue
+        target = folder.joinpath(*parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(path, target, follow_symlinks=False)
+
+
 def _write_files(folder, notebooks, reasons, earned):
     """Write the autograded notebooks, and the review note when flagged. The
     notebooks are written last: their presence marks a finished merge."""
@@ -171,6 +187,8 @@ def merge(course, assignment, result, timestamp=None):
     _register(url, assignment, result.student, timestamp)
     with Gradebook(url) as gradebook:
         _write_scores(gradebook, assignment, result.student, earned, flagged=bool(reasons))
+    _copy_submitted_files(course / "submitted" / result.student / assignment,
+                          course / "autograded" / result.student / assignment)
     _write_files(course / "autograded" / result.student / assignment, notebooks, reasons, earned)
     total = sum(v for scores in earned.values() for v in scores.values() if v is not None)
     outcome.status, outcome.score = ("review", 0.0) if reasons else ("graded", total)
