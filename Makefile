@@ -6,7 +6,7 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 include venv.mk
 
-.PHONY: help venv sandbox-tools browser-tools course smoke test test-fast test-browser lab release student-edition autograde clear feedback grades bench-autograde clean
+.PHONY: help venv sandbox-tools browser-tools hub-tools hub test-hub course smoke test test-fast test-browser lab release student-edition autograde clear feedback grades bench-autograde clean
 
 help:
 	@echo "make course [JOBS=N]   execute every lecture in full, N at a time (default: cores), into build/executed; print the summary"
@@ -21,9 +21,11 @@ help:
 	@echo "make autograde A=a1_layers_units [WORKERS=N]  autograde every collected submission, sandboxed, in parallel"
 	@echo "make clear A=a1_layers_units S=student         count the points of a submission held for review"
 	@echo "make feedback A=a1_layers_units    write the HTML feedback of an assignment"
-	@echo "make grades     export all grades to build/grades.csv"
+	@echo "make grades     export all grades to build/grades.csv (and Canvas's and Moodle's files, with a roster)"
 	@echo "make bench-autograde   time serial nbgrader against the parallel, sandboxed grader"
 	@echo "make sandbox-tools     install bubblewrap, the grading sandbox (Debian/Ubuntu, as root)"
+	@echo "sudo make hub ROSTER=hub/roster.csv [HUB_DIR=/srv/dlcourse]   accounts from the roster, then JupyterHub on :8000"
+	@echo "make test-hub   the term on a real hub, in headless Chromium (as root)"
 
 # Two notebooks at a time on two cores: a lecture alone keeps about one core busy.
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
@@ -33,12 +35,15 @@ course: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/python -m dlcourse run --fast lectures/
 
-test: $(STAMP) sandbox-tools browser-tools
+test: $(STAMP) sandbox-tools browser-tools hub-tools
 	$(BIN)/python -m pytest --durations=15
 
 # The student's and instructor's flow in JupyterLab, in headless Chromium.
 test-browser: $(STAMP) browser-tools
 	$(BIN)/python -m pytest -m browser
+
+test-hub: $(STAMP) sandbox-tools browser-tools hub-tools
+	$(BIN)/python -m pytest -m hub
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not slow"
@@ -69,6 +74,23 @@ sandbox-tools:
 browser-tools:
 	@$(call debian_package,chromium,chromium,the browser tests drive it)
 
+# The hub: Node and npm from Debian, the proxy from npm (pinned in hub/package-lock.json)
+# into hub/node_modules, and setfacl (Debian's acl), which gives each student their feedback.
+HUB_PROXY := hub/node_modules/.bin/configurable-http-proxy
+hub-tools: $(HUB_PROXY)
+	@$(call debian_package,setfacl,acl,the hub gives each student read access to their own feedback)
+$(HUB_PROXY): hub/package.json hub/package-lock.json
+	@$(call debian_package,npm,nodejs npm,the hub's proxy is an npm package)
+	npm ci --prefix hub --no-audit --no-fund --loglevel=error
+	touch $@
+
+ROSTER ?= hub/roster.csv
+HUB_DIR ?= /srv/dlcourse
+hub: $(STAMP) sandbox-tools hub-tools
+	@test "$$(id -u)" = 0 || { echo "error: the hub makes Unix accounts: run sudo make hub"; exit 2; }
+	$(BIN)/python -m dlcourse hub-setup --roster $(ROSTER) --hub-dir $(HUB_DIR)
+	DLCOURSE_ROSTER=$(abspath $(ROSTER)) DLCOURSE_HUB_DIR=$(HUB_DIR) $(BIN)/jupyterhub -f hub/jupyterhub_config.py
+
 autograde: $(STAMP) sandbox-tools
 	@test -n "$(A)" || { echo "error: name the assignment, e.g. make autograde A=a1_layers_units"; exit 2; }
 	$(BIN)/python -m dlcourse autograde $(A) $(if $(WORKERS),--workers $(WORKERS))
@@ -82,7 +104,7 @@ feedback: $(STAMP)
 	$(BIN)/python -m dlcourse feedback $(A)
 
 grades: $(STAMP)
-	$(BIN)/python -m dlcourse export --to build/grades.csv
+	$(BIN)/python -m dlcourse export --to build/grades.csv $(if $(wildcard $(ROSTER)),--roster $(ROSTER))
 
 bench-autograde: $(STAMP) sandbox-tools
 	$(BIN)/python tests/bench_autograde.py $(if $(A),--assignment $(A))

@@ -8,7 +8,8 @@
   course may run without internet).
 - For students (``--student``): nbgrader's instructor tools switched off in
   this environment (the Formgrader and Create Assignment), so that only the
-  Assignments tab and Validate remain.
+  Assignments tab and Validate remain. For instructors: the formgrader's
+  Autograde button grades in the sandbox, as ``make autograde`` does.
 
     python -m dlcourse.jupyter [--student]   # install into this environment (make venv does)
 """
@@ -28,6 +29,8 @@ KERNEL_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 # nbgrader's instructor tools: JupyterLab extensions, and the formgrader's server extension.
 INSTRUCTOR_LAB_EXTENSIONS = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment")
 INSTRUCTOR_SERVER_EXTENSIONS = ("nbgrader.server_extensions.formgrader",)
+# The course's own: the formgrader's Autograde button grades in the sandbox (dlcourse/host/formgrader.py).
+SANDBOXED_AUTOGRADE = "dlcourse.host.formgrader"
 
 LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
 
@@ -72,8 +75,20 @@ def hide_instructor_tools():
         subprocess.run([*jupyter, "server", "extension", "disable", "--sys-prefix", extension], check=True)
 
 
+def sandbox_the_autograde_button(prefix=sys.prefix):
+    """Enable the course's server extension that grades the formgrader's
+    Autograde button in the sandbox, as an installed package does (a file in
+    ``etc/jupyter/jupyter_server_config.d``); return the file written."""
+    path = Path(prefix) / "etc" / "jupyter" / "jupyter_server_config.d" / f"{SANDBOXED_AUTOGRADE}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"ServerApp": {"jpserver_extensions": {SANDBOXED_AUTOGRADE: True}}}, indent=1) + "\n")
+    return path
+
+
 if __name__ == "__main__":
     for path in install():
         print("Installed", path)
     if "--student" in sys.argv[1:]:
         hide_instructor_tools()
+    else:
+        print("Installed", sandbox_the_autograde_button())

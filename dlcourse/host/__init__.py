@@ -15,4 +15,8 @@ leaves this package out.
 - :mod:`dlcourse.host.cheats` -- find code that tampers with its grading.
 - :mod:`dlcourse.host.feedback` -- feedback without the hidden tests.
 - :mod:`dlcourse.host.edition` -- write the student edition.
+- :mod:`dlcourse.host.hub` -- a hub's accounts, folders and permissions, from the roster.
+- :mod:`dlcourse.host.exchange` -- nbgrader's exchange, closed between students.
+- :mod:`dlcourse.host.formgrader` -- the formgrader's Autograde button, sandboxed.
+- :mod:`dlcourse.host.grades` -- grades out to Canvas and Moodle, with the late rule.
 """

@@ -5,16 +5,18 @@
   autograde  autograde every collected submission of an assignment, sandboxed, in parallel
   clear      count the autograded points of a submission held for review
   feedback   write the HTML feedback of an assignment (hidden tests left out)
-  export     export all grades to a CSV file
+  export     export all grades to a CSV file (and, with --roster, Canvas's and Moodle's)
   metadata   check (or --fix) the kernel metadata of the committed notebooks
   publish    write the student edition into a folder
+  hub-setup  make the hub's accounts, folders and permissions from a roster (as root)
 """
 
 import argparse
 import os
 import sys
+from pathlib import Path
 
-from . import edition, grader, instructor, merge, metadata, runner, sandbox, submission
+from . import edition, grader, grades, hub, instructor, merge, metadata, runner, sandbox, submission
 
 
 def positive(text):
@@ -82,6 +84,7 @@ def build_parser():
     export = commands.add_parser("export", help="export all grades to a CSV file")
     add_course(export)
     export.add_argument("--to", default="build/grades.csv", help="the CSV file (default build/grades.csv)")
+    export.add_argument("--roster", help="also write Canvas's and Moodle's import files beside it, for this roster")
     notebooks = commands.add_parser("metadata", help="check the kernel metadata of the committed notebooks")
     add_course(notebooks)
     notebooks.add_argument("--fix", action="store_true", help="rewrite it to what the course's kernel writes")
@@ -89,6 +92,12 @@ def build_parser():
     publish = commands.add_parser("publish", help="write the student edition (no solutions) into a folder")
     add_course(publish)
     publish.add_argument("output", help="the folder to write; must be empty or not exist")
+
+    setup = commands.add_parser("hub-setup", help="make the hub's accounts, folders and permissions (as root)")
+    add_course(setup)
+    setup.add_argument("--roster", required=True, help="the roster CSV (see hub/roster.example.csv)")
+    setup.add_argument("--hub-dir", default=hub.DEFAULT_HUB_DIR,
+                       help=f"the hub's folder (default {hub.DEFAULT_HUB_DIR})")
     return parser
 
 
@@ -134,7 +143,13 @@ def feedback_command(args):
 
 
 def export_command(args):
-    print("Wrote", instructor.export(instructor.course_dir(args.course), args.to))
+    course = instructor.course_dir(args.course)
+    print("Wrote", instructor.export(course, args.to))
+    if args.roster:
+        paths, problems = grades.export(course, hub.read_roster(args.roster), Path(args.to).resolve().parent)
+        print("Wrote", ", ".join(map(str, paths)))
+        for problem in problems:
+            print("note:", problem)
     return 0
 
 
@@ -158,16 +173,29 @@ def publish_command(args):
     return 0
 
 
+def hub_setup_command(args):
+    report = hub.setup(args.course, args.roster, args.hub_dir)
+    print(f"New accounts: {', '.join(report['created']) or 'none'}; already there: {len(report['kept'])}.")
+    if report["created"]:
+        print(f"Their passwords: {hub.HubDir(args.hub_dir, '').new_accounts} (root only).")
+    if report["not_in_roster"]:
+        print(f"In the course's groups but not in the roster (kept; remove with userdel): "
+              f"{', '.join(report['not_in_roster'])}")
+    return 0
+
+
 COMMANDS = {"run": run_command, "release": release_command, "autograde": autograde_command,
             "clear": clear_command, "feedback": feedback_command, "export": export_command,
-            "metadata": metadata_command, "publish": publish_command}
+            "metadata": metadata_command, "publish": publish_command,
+            "hub-setup": hub_setup_command}
 
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (runner.NotebookError, instructor.CourseError, sandbox.SandboxUnavailable, edition.EditionError) as exc:
+    except (runner.NotebookError, instructor.CourseError, sandbox.SandboxUnavailable, edition.EditionError,
+            hub.HubError) as exc:
         sys.exit(f"error: {exc}")
 
 

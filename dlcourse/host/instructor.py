@@ -59,14 +59,23 @@ def failure(result):
     return nbgrader_failure(result.stdout + result.stderr)
 
 
+def course_config(course):
+    """Return the course's nbgrader_config.py, loaded (a traitlets Config)."""
+    return PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+
+
+def course_id(course):
+    """Return ``c.CourseDirectory.course_id`` from nbgrader_config.py."""
+    return course_config(course).CourseDirectory.course_id
+
+
 def due_dates(course):
     """Return {assignment: due date text} from ``c.Course.due_dates`` in nbgrader_config.py.
 
     Raises:
         CourseError: an assignment has no due date, or one names no assignment.
     """
-    config = PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
-    dates = dict(config.Course.get("due_dates", {}))
+    dates = dict(course_config(course).Course.get("due_dates", {}))
     missing, unknown = set(assignments(course)) - set(dates), set(dates) - set(assignments(course))
     if missing or unknown:
         raise CourseError(f"c.Course.due_dates in nbgrader_config.py lacks {sorted(missing)} and names unknown "

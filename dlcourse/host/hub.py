@@ -1,0 +1,292 @@
+"""A term on one JupyterHub machine (host side, as root): the roster, one
+Unix account per person, the folders and who may read them, and what each
+role's Jupyter server loads. ``hub/jupyterhub_config.py`` reads the same.
+
+    python -m dlcourse hub setup --roster hub/roster.csv [--hub-dir /srv/dlcourse]
+
+Running it again after the roster grew adds the new people and changes
+nothing else: no password, home, grade or file of anyone already there.
+
+The hub folder (``--hub-dir``):
+
+    state/        root only: the hub's database and cookie secret, new-accounts.csv
+    exchange/     nbgrader's exchange (see dlcourse.host.exchange)
+    edition/      the student edition, copied into each new student's home
+    jupyter/student, jupyter/staff    each role's Jupyter configuration
+"""
+
+import csv
+import grp
+import json
+import os
+import pwd
+import re
+import secrets
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbgrader.api import Gradebook
+
+from ..datasets import files
+from ..jupyter import INSTRUCTOR_LAB_EXTENSIONS, INSTRUCTOR_SERVER_EXTENSIONS, SANDBOXED_AUTOGRADE
+from . import edition, exchange, instructor
+
+ROSTER_COLUMNS = ("username", "full_name", "student_id", "role")
+STAFF_ROLES = ("instructor", "ta")
+ROLES = ("student", *STAFF_ROLES)
+STAFF_GROUP = "dlcourse-staff"
+STUDENT_GROUP = "dlcourse-students"
+DEFAULT_HUB_DIR = "/srv/dlcourse"
+# Unix user names as useradd takes them without --badname.
+USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# Left readable by students in the course directory: the kernel's Python and the course package.
+STUDENT_READABLE = (".venv", "dlcourse")
+NEW_ACCOUNTS = "new-accounts.csv"
+# Where a student's server opens: their copy of the student edition.
+STUDENT_FOLDER = "~/course"
+# Off on students' servers, on on the staff's.
+SERVER_EXTENSIONS = (*INSTRUCTOR_SERVER_EXTENSIONS, SANDBOXED_AUTOGRADE)
+
+
+class HubError(RuntimeError):
+    """The roster, the machine or the course cannot make a hub; says the fix."""
+
+
+@dataclass(frozen=True)
+class Person:
+    username: str
+    full_name: str
+    student_id: str
+    role: str
+
+    @property
+    def staff(self):
+        return self.role in STAFF_ROLES
+
+
+def read_roster(path):
+    """Return the roster's people, in its order.
+
+    Raises:
+        HubError: the file is missing, a column is missing, or a row has a bad
+            user name or role or repeats a user name or student id (names the line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise HubError(f"No roster at {path}. Fix: write one like hub/roster.example.csv ({', '.join(ROSTER_COLUMNS)}).")
+    with open(path, newline="", encoding="utf-8") as handle:
+        rows = list(csv.DictReader(handle))
+    missing = [c for c in ROSTER_COLUMNS if rows and c not in rows[0]] or ([] if rows else ["every row"])
+    if missing:
+        raise HubError(f"{path}: missing {', '.join(missing)}. Fix: the first line is {','.join(ROSTER_COLUMNS)}.")
+    people, seen = [], {}
+    for line, row in enumerate(rows, start=2):
+        person = Person(*(row[c].strip() for c in ROSTER_COLUMNS))
+        where = f"{path}, line {line}"
+        if not USERNAME.match(person.username):
+            raise HubError(f"{where}: {person.username!r} cannot be a Unix user name. "
+                           "Fix: lower-case letters, digits, - and _, starting with a letter, at most 32.")
+        if person.role not in ROLES:
+            raise HubError(f"{where}: role {person.role!r}. Fix: one of {', '.join(ROLES)}.")
+        for key in ("username", "student_id"):
+            value = getattr(person, key)
+            if value and (key, value) in seen:
+                raise HubError(f"{where}: {key} {value!r} is also on line {seen[key, value]}. Fix: one row per person.")
+            seen[key, value] = line
+        people.append(person)
+    return people
+
+
+class HubDir:
+    """The hub folder's paths (see the module's docstring)."""
+
+    def __init__(self, root, course_id):
+        self.root = Path(root)
+        self.state = self.root / "state"
+        self.exchange = self.root / "exchange"
+        self.course_exchange = self.exchange / course_id
+        self.edition = self.root / "edition"
+        self.student_config = self.root / "jupyter" / "student"
+        self.staff_config = self.root / "jupyter" / "staff"
+        self.new_accounts = self.state / NEW_ACCOUNTS
+
+
+def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
+    """Make (or bring up to date) the hub's accounts, folders and
+    configuration for ``course``; return {"created": [...], "kept": [...],
+    "not_in_roster": [...]} of user names.
+
+    Raises:
+        HubError: not run as root, or a bad roster, or an account of the
+            roster's that is a system account.
+    """
+    if os.geteuid() != 0:
+        raise HubError("Setting up the hub makes Unix accounts and needs root. Fix: sudo make hub.")
+    course = instructor.course_dir(course)
+    people = read_roster(roster)
+    check_open_to_all(sys.executable, "the course's Python",
+                      "rebuild .venv from a system Python: rm -rf .venv && make venv PYTHON=/usr/bin/python3.11")
+    check_open_to_all(course, "the course directory (students' kernels run its .venv)",
+                      "put the course under a folder every user can enter (chmod o+x on each folder above it)")
+    data = files.data_dir() or files.SHARED_DATA_DIR
+    check_open_to_all(data / "MANIFEST.json", "the dataset files", f"chmod -R o+rX {data}")
+    hub = HubDir(hub_dir, instructor.course_id(course))
+    staff_gid = ensure_group(STAFF_GROUP)
+    ensure_group(STUDENT_GROUP)
+    make_folders(hub, staff_gid)
+    edition.publish(course, hub.edition)
+    make_world_readable(hub.edition)
+    write_role_configs(hub, course)
+    close_course(course, staff_gid)
+    created, kept = [], []
+    for person in people:
+        (created if ensure_account(person, hub) else kept).append(person.username)
+    add_to_gradebook(course, [p for p in people if not p.staff], staff_gid)
+    members = set(grp.getgrnam(STAFF_GROUP).gr_mem) | set(grp.getgrnam(STUDENT_GROUP).gr_mem)
+    return {"created": created, "kept": kept,
+            "not_in_roster": sorted(members - {p.username for p in people})}
+
+
+def check_open_to_all(path, what, fix):
+    """Raise HubError unless any user can reach ``path`` (every folder on the
+    way to its real place lets others through) and read it, or pass through
+    it if it is a folder."""
+    real = Path(path).resolve()
+    for folder in reversed(real.parents):
+        if not folder.stat().st_mode & 0o001:
+            raise HubError(f"Students cannot reach {what} ({real}): {folder} is closed to other users. Fix: {fix}.")
+    if not real.stat().st_mode & (0o001 if real.is_dir() else 0o004):
+        raise HubError(f"Students cannot {'enter' if real.is_dir() else 'read'} {what} ({real}). Fix: {fix}.")
+
+
+def ensure_group(name):
+    """Create the Unix group ``name`` unless it exists; return its gid."""
+    try:
+        return grp.getgrnam(name).gr_gid
+    except KeyError:
+        subprocess.run(["groupadd", name], check=True)
+        return grp.getgrnam(name).gr_gid
+
+
+def make_folder(path, mode, gid=0):
+    path.mkdir(parents=True, exist_ok=True)
+    os.chown(path, 0, gid)
+    os.chmod(path, mode)
+
+
+def make_folders(hub, staff_gid):
+    """Lay out the hub folder with the modes of dlcourse.host.exchange."""
+    make_folder(hub.root, 0o755)
+    make_folder(hub.state, 0o700)
+    make_folder(hub.exchange, 0o755)
+    make_folder(hub.course_exchange, 0o2775, staff_gid)
+    make_folder(hub.course_exchange / "outbound", 0o2775, staff_gid)
+    make_folder(hub.course_exchange / "inbound", 0o3773, staff_gid)
+    exchange.let_staff_read(hub.course_exchange / "inbound", STAFF_GROUP)
+    make_folder(hub.course_exchange / "feedback", 0o2771, staff_gid)
+
+
+def make_world_readable(folder):
+    for path in [folder, *folder.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+
+
+def close_course(course, staff_gid):
+    """Give the course directory to the staff group (read and write, folders
+    set-group-ID) and close it to everyone else, except what a student's
+    kernel needs (STUDENT_READABLE); return None."""
+    os.chown(course, 0, staff_gid)
+    os.chmod(course, 0o2771)
+    for entry in course.iterdir():
+        if entry.name in STUDENT_READABLE:
+            continue
+        for path in [entry, *(entry.rglob("*") if entry.is_dir() and not entry.is_symlink() else [])]:
+            if path.is_symlink():
+                continue
+            os.chown(path, -1, staff_gid)
+            mode = path.stat().st_mode & 0o7777
+            os.chmod(path, (mode | 0o2070) & ~0o007 if path.is_dir() else (mode | 0o060) & ~0o007)
+
+
+def ensure_account(person, hub):
+    """Create ``person``'s Unix account unless it exists; return True if it
+    was created (its password is then appended to state/new-accounts.csv).
+
+    Raises:
+        HubError: the name belongs to a system account (uid below 1000).
+    """
+    group = STAFF_GROUP if person.staff else STUDENT_GROUP
+    try:
+        existing = pwd.getpwnam(person.username)
+    except KeyError:
+        existing = None
+    if existing is not None:
+        if existing.pw_uid < 1000:
+            raise HubError(f"{person.username!r} is a system account on this machine. Fix: another user name in the roster.")
+        subprocess.run(["usermod", "-a", "-G", group, person.username], check=True)
+        return False
+    subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", "--comment", person.full_name,
+                    "--groups", group, person.username], check=True)
+    password = secrets.token_urlsafe(12)
+    subprocess.run(["chpasswd"], input=f"{person.username}:{password}\n", text=True, check=True)
+    home = Path(pwd.getpwnam(person.username).pw_dir)
+    os.chmod(home, 0o700)
+    if not person.staff:
+        folder = Path(STUDENT_FOLDER.replace("~", str(home), 1))
+        shutil.copytree(hub.edition, folder, dirs_exist_ok=True)
+        subprocess.run(["chown", "-R", f"{person.username}:", str(folder)], check=True)
+    new = not hub.new_accounts.exists()
+    with open(hub.new_accounts, "a", newline="") as handle:
+        os.chmod(hub.new_accounts, 0o600)
+        writer = csv.writer(handle)
+        if new:
+            writer.writerow(["username", "role", "password"])
+        writer.writerow([person.username, person.role, password])
+    return True
+
+
+def write_role_configs(hub, course):
+    """Write each role's Jupyter configuration folder (on JUPYTER_CONFIG_PATH
+    for that role's servers); return None."""
+    factory = "".join(f"c.ExchangeFactory.{k} = {v!r}\n" for k, v in exchange.FACTORY.items())
+    common = (f"c = get_config()\nc.Exchange.root = {str(hub.exchange)!r}\n"
+              f"c.CourseDirectory.course_id = {instructor.course_id(course)!r}\n{factory}")
+    tools = {"disabledExtensions": dict.fromkeys(INSTRUCTOR_LAB_EXTENSIONS, True),
+             "lockedExtensions": dict.fromkeys(INSTRUCTOR_LAB_EXTENSIONS, True)}
+    files = {
+        # Fetched assignments go next to the lectures, in the folder the student's server opens.
+        hub.student_config / "nbgrader_config.py": (common + "import os\n"
+                                                    f"c.Exchange.assignment_dir = os.path.expanduser({STUDENT_FOLDER!r})\n"),
+        hub.student_config / "labconfig" / "page_config.json": json.dumps(tools, indent=1),
+        hub.student_config / "jupyter_server_config.json": json.dumps(
+            {"ServerApp": {"jpserver_extensions": dict.fromkeys(SERVER_EXTENSIONS, False)}}, indent=1),
+        # Staff servers start in their home: nbgrader reads the course's own config from here.
+        # They share the course directory through their group (nbgrader's groupshared).
+        hub.staff_config / "nbgrader_config.py": (f"load_subconfig({str(course / 'nbgrader_config.py')!r})\n"
+                                                  + common + "c.CourseDirectory.groupshared = True\n"),
+        hub.staff_config / "jupyter_server_config.json": json.dumps(
+            {"ServerApp": {"jpserver_extensions": dict.fromkeys(SERVER_EXTENSIONS, True),
+                           # The formgrader is a frame inside JupyterLab: allow framing by the same origin only.
+                           "tornado_settings": {"headers": {"Content-Security-Policy": "frame-ancestors 'self'"}}}},
+            indent=1),
+    }
+    for path, text in files.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    make_world_readable(hub.root / "jupyter")
+
+
+def add_to_gradebook(course, students, staff_gid):
+    """Add or update the roster's students in the course's gradebook, with
+    their names and the university's id (nbgrader's lms_user_id); return None."""
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", instructor.course_id(course)) as gradebook:
+        for person in students:
+            first, _, last = person.full_name.partition(" ")
+            gradebook.update_or_create_student(person.username, first_name=first, last_name=last,
+                                               lms_user_id=person.student_id)
+    os.chown(course / "gradebook.db", 0, staff_gid)
+    os.chmod(course / "gradebook.db", 0o660)
+

@@ -1,0 +1,68 @@
+"""JupyterHub for the course: one machine, real Unix accounts from the roster.
+
+`make hub` runs `python -m dlcourse hub setup` (accounts, folders,
+permissions) and then JupyterHub with this file. Settings come from the
+environment, with defaults for a course server:
+
+    DLCOURSE_HUB_DIR   the hub folder (default /srv/dlcourse; see dlcourse/host/hub.py)
+    DLCOURSE_ROSTER    the roster CSV (default hub/roster.csv)
+    DLCOURSE_HUB_URL   where the hub listens (default http://:8000, every interface)
+    DLCOURSE_COURSE    the course directory (default this repository)
+    DLCOURSE_HUB_API_URL, DLCOURSE_PROXY_API_URL   the hub's and the proxy's
+                       internal APIs (default http://127.0.0.1:8081 and :8001)
+
+Log-in: PAM, the machine's own accounts and passwords (new accounts get a
+random one, listed in <hub dir>/state/new-accounts.csv). A university's
+single sign-on replaces it with one line: see docs/hub.md.
+"""
+
+import os
+import sys
+from pathlib import Path
+
+from dlcourse.datasets import files
+from dlcourse.host import hub, instructor
+
+c = get_config()  # noqa: F821 -- provided by JupyterHub when it loads this file
+
+HERE = Path(__file__).resolve().parent
+COURSE = instructor.course_dir(os.environ.get("DLCOURSE_COURSE", HERE.parent))
+HUB = hub.HubDir(os.environ.get("DLCOURSE_HUB_DIR", hub.DEFAULT_HUB_DIR), instructor.course_id(COURSE))
+PEOPLE = {p.username: p for p in hub.read_roster(os.environ.get("DLCOURSE_ROSTER", HERE / "roster.csv"))}
+SINGLEUSER = str(Path(sys.executable).parent / "jupyterhub-singleuser")
+
+c.JupyterHub.bind_url = os.environ.get("DLCOURSE_HUB_URL", "http://:8000")
+c.JupyterHub.hub_bind_url = os.environ.get("DLCOURSE_HUB_API_URL", "http://127.0.0.1:8081")
+c.ConfigurableHTTPProxy.api_url = os.environ.get("DLCOURSE_PROXY_API_URL", "http://127.0.0.1:8001")
+c.JupyterHub.cookie_secret_file = str(HUB.state / "jupyterhub_cookie_secret")
+c.JupyterHub.db_url = f"sqlite:///{HUB.state / 'jupyterhub.sqlite'}"
+c.ConfigurableHTTPProxy.command = [str(HERE / "node_modules" / ".bin" / "configurable-http-proxy")]
+c.ConfigurableHTTPProxy.pid_file = str(HUB.state / "proxy.pid")
+
+c.JupyterHub.authenticator_class = "pam"
+c.PAMAuthenticator.open_sessions = False
+c.Authenticator.allowed_users = set(PEOPLE)
+
+# Each user's server and kernels run as that user, from the course's environment.
+c.JupyterHub.spawner_class = "localprocess"
+c.Spawner.default_url = "/lab"
+c.Spawner.disable_user_config = True  # a student's ~/.jupyter cannot switch the instructor's tools back on
+c.Spawner.environment = {files.DATA_DIR_VARIABLE: str(files.data_dir() or files.SHARED_DATA_DIR)}
+
+
+def pre_spawn_hook(spawner):
+    """Students start in their copy of the student edition, with the
+    student configuration; staff start in the course directory, with the
+    staff configuration, and share files through their group (umask 007)."""
+    person = PEOPLE[spawner.user.name]
+    if person.staff:
+        spawner.environment["JUPYTER_CONFIG_PATH"] = str(HUB.staff_config)
+        spawner.notebook_dir = str(COURSE)
+        spawner.cmd = ["/bin/sh", "-c", 'umask 007 && exec "$@"', "sh", SINGLEUSER]
+    else:
+        spawner.environment["JUPYTER_CONFIG_PATH"] = str(HUB.student_config)
+        spawner.notebook_dir = hub.STUDENT_FOLDER
+        spawner.cmd = [SINGLEUSER]
+
+
+c.Spawner.pre_spawn_hook = pre_spawn_hook

@@ -1,0 +1,460 @@
+"""A term on a real JupyterHub, end to end in headless Chromium.
+
+The test makes a hub folder and a copy of the course under /srv, a roster
+of one instructor and two students, and runs ``python -m dlcourse
+hub-setup`` (what ``make hub`` runs): real Unix accounts and PAM passwords.
+It starts JupyterHub with hub/jupyterhub_config.py and the proxy from npm
+on 127.0.0.1, drives each person in their own browser session, then tries
+every way a student might reach another's files as that student's Unix
+user. Each browser step saves a screenshot under build/hub/ (steps.json
+lists them, with times). Accounts, groups and folders are removed after.
+
+Needs root (accounts, PAM): run by ``make test`` in CI, skipped otherwise.
+"""
+
+import csv
+import json
+import os
+import pwd
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from nbgrader.api import Gradebook
+
+from conftest import ROOT
+from dlcourse.host import edition, exchange, hub, instructor
+from dlcourse.host.submission import nbgrader_environment
+from submissions import hidden_test_lines, max_scores, solution_code
+from test_browser import cells, chromium, close_dialog, dialog_text, free_port, menu, save, set_source, validate_button
+
+pytestmark = [pytest.mark.slow, pytest.mark.hub,
+              pytest.mark.skipif(os.geteuid() != 0, reason="makes Unix accounts and logs in through PAM: needs root")]
+
+A1 = "a1_layers_units"
+SHOTS = ROOT / "build" / "hub"
+STEPS = []
+INSTRUCTOR, ANA, BEN, LATECOMER = "dlct-prof", "dlct-ana", "dlct-ben", "dlct-cy"
+ROSTER = [(INSTRUCTOR, "Ada Lovelace", "", "instructor"), (ANA, "Ana Lima", "20260001", "student"),
+          (BEN, "Ben Okafor", "20260002", "student")]
+LONGER_ROSTER = [*ROSTER, (LATECOMER, "Cy Young", "20260003", "student")]
+WRITTEN_ANSWER = "Deeper and wider networks fit the training set sooner and overfit sooner."
+
+
+def write_roster(path, rows):
+    with open(path, "w", newline="") as handle:
+        csv.writer(handle).writerows([hub.ROSTER_COLUMNS, *rows])
+
+
+def course_copy(path):
+    """A course directory like the repository's: what the edition and grading need."""
+    path.mkdir(parents=True)
+    for name in (*edition.COPIED, "solutions", "nbgrader_config.py"):
+        source = ROOT / name
+        if source.is_dir():
+            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns(*edition.LEFT_OUT))
+        else:
+            shutil.copy2(source, path / name)
+    instructor.release(path)
+    return path
+
+
+def hub_setup(course, roster, hub_dir):
+    done = subprocess.run([sys.executable, "-m", "dlcourse", "hub-setup", "--course", str(course), "--roster",
+                           str(roster), "--hub-dir", str(hub_dir)], capture_output=True, text=True)
+    assert done.returncode == 0, done.stdout + done.stderr
+    return done.stdout
+
+
+def passwords(hub_dir):
+    with open(Path(hub_dir) / "state" / hub.NEW_ACCOUNTS, newline="") as handle:
+        return {row["username"]: row["password"] for row in csv.DictReader(handle)}
+
+
+def wait_for(url, process, log, seconds=60):
+    for _ in range(seconds * 2):
+        try:
+            return urllib.request.urlopen(url, timeout=2).read()
+        except OSError:
+            assert process.poll() is None, f"the hub exited: {log.read_text()[-3000:]}"
+            time.sleep(0.5)
+    raise AssertionError(f"the hub did not answer at {url}: {log.read_text()[-3000:]}")
+
+
+def remove_people(names, groups_made):
+    for name in names:
+        subprocess.run(["pkill", "-KILL", "-u", name], capture_output=True)
+    time.sleep(1)
+    for name in names:
+        subprocess.run(["userdel", "--remove", name], capture_output=True)
+    for group in groups_made:
+        subprocess.run(["groupdel", group], capture_output=True)
+
+
+@pytest.fixture(scope="module")
+def term():
+    """A running hub for the roster; yields its folders, URL and passwords."""
+    people = [row[0] for row in LONGER_ROSTER]
+    taken = [n for n in people if n in {p.pw_name for p in pwd.getpwall()}]
+    assert not taken, f"accounts {taken} exist already (a test run killed midway?). Fix: userdel -r them."
+    groups_made = [g for g in (hub.STAFF_GROUP, hub.STUDENT_GROUP)
+                   if subprocess.run(["getent", "group", g], capture_output=True).returncode != 0]
+    base = Path(tempfile.mkdtemp(prefix="dlcourse-hub-test-", dir="/srv" if Path("/srv").is_dir() else None))
+    os.chmod(base, 0o755)  # students pass through to the course's environment
+    process, log = None, base / "jupyterhub.log"
+    try:
+        course, hub_dir, roster = course_copy(base / "course"), base / "hub", base / "roster.csv"
+        write_roster(roster, ROSTER)
+        started = time.monotonic()
+        hub_setup(course, roster, hub_dir)
+        setup_seconds = time.monotonic() - started
+        port = free_port()
+        env = dict(nbgrader_environment(), DLCOURSE_COURSE=str(course), DLCOURSE_HUB_DIR=str(hub_dir),
+                   DLCOURSE_ROSTER=str(roster), DLCOURSE_HUB_URL=f"http://127.0.0.1:{port}",
+                   DLCOURSE_HUB_API_URL=f"http://127.0.0.1:{free_port()}",
+                   DLCOURSE_PROXY_API_URL=f"http://127.0.0.1:{free_port()}")
+        # The test reads JupyterLab's state through window.jupyterapp, as test_browser.py does.
+        argv = [sys.executable, "-m", "jupyterhub", "-f", str(ROOT / "hub" / "jupyterhub_config.py"),
+                "--Spawner.args=['--LabApp.expose_app_in_browser=True']"]
+        process = subprocess.Popen(argv, cwd=base, env=env, stdout=open(log, "w"), stderr=subprocess.STDOUT)
+        url = f"http://127.0.0.1:{port}"
+        wait_for(f"{url}/hub/api", process, log)
+        SHOTS.mkdir(parents=True, exist_ok=True)
+        yield {"base": base, "course": course, "hub": hub.HubDir(hub_dir, instructor.course_id(course)),
+               "roster": roster, "url": url, "passwords": passwords(hub_dir), "log": log,
+               "setup_seconds": round(setup_seconds, 1)}
+    finally:
+        if process is not None:
+            process.terminate()
+            process.wait(timeout=30)
+            SHOTS.mkdir(parents=True, exist_ok=True)
+            shutil.copy(log, SHOTS / "jupyterhub.log")  # kept for a failed run
+        remove_people(people, groups_made)
+        shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def browser(term):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+        yield browser
+        browser.close()
+    (SHOTS / "steps.json").write_text(json.dumps(STEPS, indent=1))
+
+
+@contextmanager
+def step(page, name):
+    """Time one step and save a screenshot at its end."""
+    started = time.monotonic()
+    yield
+    shot = SHOTS / f"{len(STEPS) + 1:02d}-{name}.png"
+    page.screenshot(path=str(shot))
+    STEPS.append({"step": name, "seconds": round(time.monotonic() - started, 1), "screenshot": str(shot.relative_to(ROOT))})
+
+
+def log_in(browser, term, name):
+    """Log ``name`` in through the hub's PAM form; return the page, in JupyterLab."""
+    page = browser.new_context(viewport={"width": 1400, "height": 900}).new_page()
+    page.goto(f"{term['url']}/hub/login")
+    page.fill("#username_input", name)
+    page.fill("#password_input", term["passwords"][name])
+    page.click("#login_submit")
+    page.wait_for_url(f"**/user/{name}/lab**", timeout=120_000)
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000)
+    return page
+
+
+def open_notebook(page, path):
+    page.evaluate("path => window.jupyterapp.commands.execute('docmanager:open', {path})", path)
+    page.wait_for_function(
+        """path => { const w = window.jupyterapp.shell.currentWidget;
+                     return w && w.context && w.context.path === path && w.sessionContext.session
+                            && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'; }""",
+        arg=path, timeout=120_000)
+
+
+def menu_items(page, label):
+    page.locator(".lm-MenuBar-itemLabel", has_text=label).click()
+    items = page.locator(".lm-Menu-itemLabel").all_inner_texts()
+    page.keyboard.press("Escape")
+    return items
+
+
+def formgrader(page):
+    menu(page, "Nbgrader", "Formgrader")
+    grader = page.frame_locator("iframe").first
+    grader.locator("table tbody tr").first.wait_for(timeout=60_000)
+    return grader
+
+
+def confirm(grader, timeout_ms=120_000):
+    """Close the formgrader's result dialog; return its text."""
+    dialog = grader.locator(".modal-dialog")
+    dialog.wait_for(timeout=timeout_ms)
+    text = dialog.inner_text()
+    grader.locator(".modal-footer button").first.click()
+    dialog.wait_for(state="detached")
+    return text
+
+
+def assignments_tab(page):
+    menu(page, "Nbgrader", "Assignment List")
+    page.locator("#released_assignments_list, #fetched_assignments_list").first.wait_for(timeout=60_000)
+
+
+def server_api(page, name, method, url, data=None):
+    """Call ``name``'s Jupyter server from their browser session; return the JSON answer."""
+    xsrf = next(c["value"] for c in page.context.cookies() if c["name"] == "_xsrf" and name in c["path"])
+    answer = page.request.fetch(url, method=method, headers={"X-XSRFToken": xsrf},
+                                data=json.dumps(data) if data is not None else None)
+    assert answer.ok, f"{method} {url}: {answer.status} {answer.text()[:500]}"
+    return answer.json()
+
+
+def as_user(name, code):
+    """Run Python ``code`` as the Unix user ``name`` (its groups too); return its JSON output."""
+    done = subprocess.run(["setpriv", "--reuid", name, "--regid", name, "--init-groups", "--reset-env",
+                           sys.executable, "-c", code], capture_output=True, text=True, cwd="/")
+    assert done.returncode == 0, done.stderr
+    return json.loads(done.stdout)
+
+
+HOSTILE_CELL = '''import json
+try:
+    source = json.load(open("{solution}"))
+except OSError as error:
+    print(error)
+'''
+
+
+def test_students_and_the_instructor_go_through_a_term(term, browser):
+    course, url = term["course"], term["url"]
+    prof = log_in(browser, term, INSTRUCTOR)
+    with step(prof, "instructor-releases-a1-in-the-formgrader"):
+        grader = formgrader(prof)
+        row = grader.locator("table tbody tr", has_text=A1)
+        row.locator(".release a").click()
+        confirm(grader)
+        row.locator(".status", has_text="released").wait_for(timeout=60_000)
+
+    students = {}
+    for name in (ANA, BEN):
+        page = students[name] = log_in(browser, term, name)
+        with step(page, f"{name}-sees-the-course-and-no-instructor-tools"):
+            specs = page.request.get(f"{url}/user/{name}/api/kernelspecs").json()["kernelspecs"]
+            assert "dlcourse" in specs, f"the course's kernel is missing: {sorted(specs)}"
+            items = menu_items(page, "Nbgrader")
+            assert "Assignment List" in items and "Formgrader" not in items, f"Nbgrader menu: {items}"
+            assert page.locator(".jp-SideBar [title*='Create Assignment'], #create_assignment").count() == 0
+            assert page.request.get(f"{url}/user/{name}/formgrader").status == 404, "the formgrader answers a student"
+            listing = page.request.get(f"{url}/user/{name}/api/contents").json()["content"]
+            assert {"lectures", "README.md"} <= {e["name"] for e in listing}, "the student edition is not in the home"
+            assert "solutions" not in {e["name"] for e in listing}
+        with step(page, f"{name}-fetches-a1"):
+            assignments_tab(page)
+            page.locator("#released_assignments_list button", has_text="Fetch").click()
+            page.locator("#fetched_assignments_list").get_by_text(A1).first.wait_for(timeout=60_000)
+
+    ana = students[ANA]
+    with step(ana, "ana-solves-a1-and-validates"):
+        open_notebook(ana, f"{A1}/{A1}.ipynb")
+        answers = solution_code(A1)
+        for index, cell in enumerate(cells(ana)):
+            if cell["nbgrader"] in answers:
+                set_source(ana, index, answers[cell["nbgrader"]])
+            elif cell["nbgrader"] == "written_answer":
+                set_source(ana, index, WRITTEN_ANSWER)
+        save(ana)
+        validate_button(ana).click()
+        text = dialog_text(ana, 600_000)
+        assert "Success! Your notebook passes all the tests." in text, f"Validate did not pass:\n{text}"
+    close_dialog(ana)
+
+    ben = students[BEN]
+    with step(ben, "ben-writes-a-hostile-solution"):
+        open_notebook(ben, f"{A1}/{A1}.ipynb")
+        answers = solution_code(A1)
+        attack = HOSTILE_CELL.format(solution=course / "solutions" / A1 / f"{A1}.ipynb")
+        for index, cell in enumerate(cells(ben)):
+            if cell["nbgrader"] in answers:
+                first = index == next(i for i, c in enumerate(cells(ben)) if c["nbgrader"] in answers)
+                set_source(ben, index, (attack if first else "") + answers[cell["nbgrader"]])
+        save(ben)
+
+    for name, page in students.items():
+        with step(page, f"{name}-submits"):
+            assignments_tab(page)
+            page.locator("#fetched_assignments_list button", has_text="Submit").first.click()
+            page.locator("#submitted_assignments_list").get_by_text(A1).first.wait_for(timeout=60_000)
+
+    with step(prof, "instructor-collects"):
+        prof.reload()
+        prof.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000)
+        grader = formgrader(prof)
+        row = grader.locator("table tbody tr", has_text=A1)
+        row.locator(".collect a").click()
+        collected = confirm(grader)
+        assert "error" not in collected.lower(), collected
+        row.locator(".num-submissions a", has_text="2").wait_for(timeout=60_000)
+
+    logs = {}
+    with step(prof, "instructor-autogrades-both-in-the-sandbox"):
+        row.locator(".num-submissions a").click()
+        for name in (ANA, BEN):
+            student = grader.locator("table tbody tr", has_text=name)
+            student.locator(".autograde a").click()
+            logs[name] = confirm(grader, 900_000)
+    assert "Successfully autograded" in logs[ANA], logs[ANA][:2000]
+    assert "review" in logs[BEN] and "solutions" in logs[BEN], f"the hostile submission was not flagged:\n{logs[BEN]}"
+    autograded = sum(max_scores(course, A1).values())
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        assert gradebook.find_submission(A1, ANA).score == autograded, "ana's solution lost points"
+
+    with step(prof, "instructor-grades-the-written-answer-by-hand"):
+        # The formgrader's own API, from the instructor's logged-in browser session.
+        api = f"{url}/user/{INSTRUCTOR}/formgrader/api"
+        notebooks = server_api(prof, INSTRUCTOR, "GET", f"{api}/student_notebook_submissions/{ANA}/{A1}")
+        grades = server_api(prof, INSTRUCTOR, "GET", f"{api}/grades?submission_id={notebooks[0]['id']}")
+        grade = next(g for g in grades if g["name"] == "written_answer")
+        written = grade["max_score"]
+        graded = server_api(prof, INSTRUCTOR, "PUT", f"{api}/grade/{grade['id']}", dict(grade, manual_score=written))
+        assert graded["manual_score"] == written > 0
+
+    with step(prof, "instructor-releases-feedback"):
+        grader.get_by_text("Manage Assignments").click()
+        row = grader.locator("table tbody tr", has_text=A1)
+        row.locator(".generate-feedback a").click()
+        generated = confirm(grader, 300_000)
+        assert "error" not in generated.lower(), generated
+        row.locator(".release-feedback a").click()
+        released = confirm(grader)
+        assert "error" not in released.lower(), released
+
+    hidden = hidden_test_lines(A1)
+    for name, page in students.items():
+        with step(page, f"{name}-fetches-feedback"):
+            assignments_tab(page)
+            page.locator("#submitted_assignments_list button", has_text="Fetch Feedback").first.click()
+            page.locator("#submitted_assignments_list").get_by_text("view feedback").first.wait_for(timeout=60_000)
+        home = Path(pwd.getpwnam(name).pw_dir) / "course" / A1 / "feedback"
+        html = [p.read_text() for p in home.glob(f"*/{A1}.html")]
+        assert html, f"{name} got no feedback file under {home}"
+        assert not [line for line in hidden if line in html[0]], f"{name}'s feedback shows hidden tests"
+        if name == ANA:
+            with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+                total = gradebook.find_submission(A1, ANA).score
+            assert total == autograded + written
+            assert f"{total:.1f}" in html[0] or f"{total:g}" in html[0], f"ana's feedback lacks her score {total}"
+
+
+ATTEMPTS = '''import json, os, urllib.request, urllib.error
+results = {}
+def attempt(what, action):
+    try:
+        action()
+        results[what] = "SUCCEEDED"
+    except Exception as error:
+        results[what] = f"{type(error).__name__}: {error}"
+def request(url, method="GET"):
+    urllib.request.urlopen(urllib.request.Request(url, method=method, headers={"Authorization": "token " + TOKEN}))
+'''
+
+
+def test_a_student_cannot_reach_another_students_work(term, browser):
+    """Run as ben's Unix user: each attempt on ana's work or the course must fail."""
+    inbound = term["hub"].course_exchange / "inbound"
+    submission = next(inbound.glob(f"{ANA}+{A1}+*"))
+    notebook = submission / f"{A1}.ipynb"
+    released = {student: term["hub"].course_exchange / "feedback" / name for name, student
+                in exchange.feedback_owners(str(term["course"] / "feedback" / "*" / A1)).items()}
+    feedback = released[ANA]
+    page = browser.new_context().new_page()
+    page.goto(f"{term['url']}/hub/login")
+    page.fill("#username_input", BEN)
+    page.fill("#password_input", term["passwords"][BEN])
+    page.click("#login_submit")
+    page.wait_for_url(f"**/user/{BEN}/**", timeout=120_000)
+    xsrf = next(c["value"] for c in page.context.cookies() if c["name"] == "_xsrf" and c["path"].startswith("/hub"))
+    made = page.request.post(f"{term['url']}/hub/api/users/{BEN}/tokens", headers={"X-XSRFToken": xsrf},
+                             data={"note": "attempts", "expires_in": 600})
+    assert made.ok, f"ben could not make a token of his own: {made.status} {made.text()[:300]}"
+    token = made.json()["token"]
+    url, course = term["url"], term["course"]
+    code = ATTEMPTS + f'''TOKEN = {token!r}
+attempt("list the exchange's inbound", lambda: os.listdir({str(inbound)!r}))
+attempt("read ana's submission", lambda: open({str(notebook)!r}).read())
+attempt("overwrite ana's submission", lambda: open({str(notebook)!r}, "w").write("{{}}"))
+attempt("delete ana's submission", lambda: os.rename({str(submission)!r}, {str(submission)!r} + "-gone"))
+attempt("list the released feedback", lambda: os.listdir({str(feedback.parent)!r}))
+attempt("read ana's feedback", lambda: open({str(feedback)!r}).read())
+attempt("read the course's solutions", lambda: open({str(course / "solutions" / A1 / f"{A1}.ipynb")!r}).read())
+attempt("list the course directory", lambda: os.listdir({str(course)!r}))
+attempt("read the gradebook", lambda: open({str(course / "gradebook.db")!r}, "rb").read())
+attempt("list ana's home", lambda: os.listdir({str(pwd.getpwnam(ANA).pw_dir)!r}))
+attempt("open ana's server with ben's token", lambda: request({url + "/user/" + ANA + "/api/contents"!r}))
+attempt("read ana's record in the hub's API", lambda: request({url + "/hub/api/users/" + ANA!r}))
+attempt("start ana's server through the hub's API", lambda: request({url + "/hub/api/users/" + ANA + "/server"!r}, "POST"))
+attempt("read own record (control)", lambda: request({url + "/hub/api/users/" + BEN!r}))
+attempt("read own feedback (control)", lambda: open({str(released[BEN])!r}).read())
+print(json.dumps(results))
+'''
+    results = as_user(BEN, code)
+    (SHOTS / "attempts.json").write_text(json.dumps(results, indent=1))
+    control = results.pop("read own record (control)")
+    assert control == "SUCCEEDED", f"the token itself does not work, so the API attempts prove nothing: {control}"
+    control = results.pop("read own feedback (control)")
+    assert control == "SUCCEEDED", f"ben cannot read his own feedback, so the feedback attempt proves nothing: {control}"
+    succeeded = [what for what, outcome in results.items() if outcome == "SUCCEEDED"]
+    assert not succeeded, f"ben could: {succeeded}\n{json.dumps(results, indent=1)}"
+    own = term["hub"].state / hub.NEW_ACCOUNTS
+    assert notebook.read_text().startswith("{") and json.loads(notebook.read_text()).get("cells"), "ana's notebook changed"
+    assert own.exists()
+
+
+def test_running_setup_again_with_a_longer_roster_adds_only_the_newcomer(term):
+    course, hub_dir = term["course"], term["hub"].root
+    before = {"shadow": {n: line for n in (INSTRUCTOR, ANA, BEN)
+                         for line in Path("/etc/shadow").read_text().splitlines() if line.startswith(f"{n}:")},
+              "files": {str(p): p.read_bytes() for p in course.rglob("*") if p.is_file() and p.name != "gradebook.db"}}
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        scores = {(s.student.id, s.assignment.name): s.score for a in gradebook.assignments for s in a.submissions}
+    write_roster(term["roster"], LONGER_ROSTER)
+    started = time.monotonic()
+    printed = hub_setup(course, term["roster"], hub_dir)
+    seconds = time.monotonic() - started
+    assert f"New accounts: {LATECOMER};" in printed, printed
+    assert set(passwords(hub_dir)) == {row[0] for row in LONGER_ROSTER}
+    after_shadow = {n: line for n in (INSTRUCTOR, ANA, BEN)
+                    for line in Path("/etc/shadow").read_text().splitlines() if line.startswith(f"{n}:")}
+    assert after_shadow == before["shadow"], "a password of someone already there changed"
+    changed = [p for p, data in before["files"].items() if not Path(p).is_file() or Path(p).read_bytes() != data]
+    assert not changed, f"files changed: {changed[:5]}"
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        assert scores == {(s.student.id, s.assignment.name): s.score for a in gradebook.assignments
+                          for s in a.submissions}, "a grade changed"
+        assert gradebook.find_student(LATECOMER).lms_user_id == "20260003"
+    exported = subprocess.run([sys.executable, "-m", "dlcourse", "export", "--course", str(course), "--to",
+                               str(term["base"] / "grades" / "grades.csv"), "--roster", str(term["roster"])],
+                              capture_output=True, text=True)
+    assert exported.returncode == 0, exported.stderr
+    assert f"{LATECOMER} (20260003) has no submission of {A1}" in exported.stdout, exported.stdout
+    with open(term["base"] / "grades" / "grades-canvas.csv", newline="") as handle:
+        canvas = list(csv.DictReader(handle))
+    with open(term["base"] / "grades" / "grades-moodle.csv", newline="") as handle:
+        moodle = list(csv.DictReader(handle))
+    students = [row for row in LONGER_ROSTER if row[3] == "student"]
+    assert [(r["SIS User ID"], r["SIS Login ID"]) for r in canvas[1:]] == [(row[2], row[0]) for row in students]
+    assert [r["ID number"] for r in moodle] == [row[2] for row in students]
+    assert canvas[1][A1] == moodle[0][A1] == f"{scores[ANA, A1]:g}", (canvas[1], moodle[0])
+    assert canvas[3][A1] == moodle[2][A1] == "", "the latecomer without a submission got a grade"
+    (SHOTS / "setup-times.json").write_text(json.dumps({"first setup (3 people)": term["setup_seconds"],
+                                                       "again with a fourth": round(seconds, 1)}, indent=1))
