@@ -47,6 +47,11 @@ c.Course.due_dates = {
     "a3_regression": "2027-02-08 23:59:00 UTC",
 }
 
+# Late submissions lose this fraction of the assignment's points per started
+# day after the due date (never below zero), in every grade export
+# (dlcourse/host/grades.py). 0 turns the rule off.
+c.Course.late_penalty_per_day = 0.10
+
 # Feedback shows each hidden test cell's score and failure message, never the
 # hidden tests' code (dlcourse/host/feedback.py), so they can be used again.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402

@@ -1,0 +1,147 @@
+"""Grades out to the university's learning-management system (host side).
+
+Besides nbgrader's own CSV (``instructor.export``), two files the LMS
+gradebooks import, one row per roster student and one column per
+assignment, with the late-penalty rule applied the same in both:
+
+- Canvas (Gradebook > Import, current Canvas LMS): the columns ``Student,
+  ID, SIS User ID, SIS Login ID, Section``, then one per assignment, and a
+  ``Points Possible`` row. Canvas matches a student by SIS User ID (the
+  roster's student id) or SIS Login ID (the hub user name); ID is Canvas's
+  own and stays empty. A new assignment column creates the assignment.
+- Moodle (Grades > Import > CSV file, Moodle 4.x): a header row, then
+  ``ID number, Username, Full name``, one column per assignment and one
+  ``<assignment> feedback`` column that says when a submission was late.
+  Map "ID number" to the user's idnumber when importing.
+
+The late rule lives in nbgrader_config.py: ``c.Course.late_penalty_per_day``
+is the fraction of the assignment's points taken off per started day late
+(0 turns it off), never below zero points.
+"""
+
+import csv
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbgrader.api import Gradebook, MissingEntry
+
+from . import instructor
+
+CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
+MOODLE_COLUMNS = ("ID number", "Username", "Full name")
+DAY = 24 * 3600
+
+
+@dataclass
+class Grade:
+    score: float        # after the late penalty
+    max_score: float
+    days_late: int
+    penalty: float
+
+
+def late_penalty_per_day(course):
+    """Return ``c.Course.late_penalty_per_day`` (a fraction, 0 if unset).
+
+    Raises:
+        instructor.CourseError: it is not a number from 0 to 1.
+    """
+    value = instructor.course_config(course).Course.get("late_penalty_per_day", 0)
+    if not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise instructor.CourseError(f"c.Course.late_penalty_per_day = {value!r} in nbgrader_config.py. "
+                                     "Fix: a fraction of the points per day late, from 0 to 1 (0.1 for 10%).")
+    return value
+
+
+def apply_late_rule(score, max_score, seconds_late, per_day):
+    """Return the Grade of a submission ``seconds_late`` after its due date."""
+    days = math.ceil(seconds_late / DAY) if seconds_late > 0 else 0
+    penalty = min(score, per_day * days * max_score)
+    return Grade(score - penalty, max_score, days, penalty)
+
+
+def collect(course, people):
+    """Return ({username: {assignment: Grade or None}}, problems): None is
+    no submission; problems name each missing submission and each graded
+    student who is not on the roster."""
+    per_day = late_penalty_per_day(course)
+    students = [p for p in people if not p.staff]
+    grades, problems = {}, []
+    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}", instructor.course_id(course)) as gradebook:
+        names = [a.name for a in gradebook.assignments]
+        for person in students:
+            grades[person.username] = {}
+            for assignment in names:
+                try:
+                    submission = gradebook.find_submission(assignment, person.username)
+                except MissingEntry:
+                    grades[person.username][assignment] = None
+                    problems.append(f"{person.username} ({person.student_id}) has no submission of {assignment}: "
+                                    "exported as an empty cell")
+                    continue
+                grades[person.username][assignment] = apply_late_rule(
+                    submission.score, submission.max_score, submission.total_seconds_late, per_day)
+        on_roster = {p.username for p in people}
+        for assignment in gradebook.assignments:
+            for submission in assignment.submissions:
+                if submission.student.id not in on_roster:
+                    problems.append(f"{submission.student.id} submitted {assignment.name} but is not on the roster: "
+                                    "left out of the LMS files. Fix: add them to the roster, with their student id")
+    return grades, problems
+
+
+def write_canvas(path, people, grades):
+    assignments = assignment_names(grades)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow([*CANVAS_COLUMNS, *assignments])
+        out.writerow(["Points Possible", "", "", "", "", *(max_points(grades, a) for a in assignments)])
+        for person in people:
+            first, _, last = person.full_name.partition(" ")
+            out.writerow([f"{last}, {first}" if last else first, "", person.student_id, person.username, "",
+                          *(cell(grades[person.username][a]) for a in assignments)])
+    return path
+
+
+def write_moodle(path, people, grades):
+    assignments = assignment_names(grades)
+    with open(path, "w", newline="", encoding="utf-8") as handle:
+        out = csv.writer(handle)
+        out.writerow([*MOODLE_COLUMNS, *assignments, *(f"{a} feedback" for a in assignments)])
+        for person in people:
+            row = grades[person.username]
+            out.writerow([person.student_id, person.username, person.full_name,
+                          *(cell(row[a]) for a in assignments), *(late_note(row[a]) for a in assignments)])
+    return path
+
+
+def export(course, people, folder):
+    """Write grades-canvas.csv and grades-moodle.csv into ``folder`` for the
+    roster's students; return ([paths], problems)."""
+    students = [p for p in people if not p.staff]
+    grades, problems = collect(course, people)
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [write_canvas(folder / "grades-canvas.csv", students, grades),
+             write_moodle(folder / "grades-moodle.csv", students, grades)]
+    return paths, problems
+
+
+def assignment_names(grades):
+    return sorted({a for row in grades.values() for a in row})
+
+
+def max_points(grades, assignment):
+    found = [g.max_score for row in grades.values() if (g := row[assignment]) is not None]
+    return f"{found[0]:g}" if found else ""
+
+
+def cell(grade):
+    return "" if grade is None else f"{grade.score:g}"
+
+
+def late_note(grade):
+    if grade is None or not grade.days_late:
+        return ""
+    return f"Late by {grade.days_late} day(s): {grade.penalty:g} point(s) taken off."
