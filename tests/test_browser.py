@@ -9,10 +9,7 @@ under build/browser/ (steps.json lists them).
     make test-browser        (make test runs these too)
 """
 
-import json
 import os
-import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -27,6 +24,8 @@ from dlcourse import jupyter
 from dlcourse.datasets import files
 from dlcourse.host import edition, instructor
 from dlcourse.host.submission import nbgrader_environment
+from browsing import (NOTEBOOK, Steps, cells, close_dialog, dialog_text, free_port, is_dirty, launched, menu, open_notebook,
+                      run_all_and_wait, save, set_source, validate_button)
 from submissions import max_scores, new_course, solution_code
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -34,20 +33,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 A1 = "a1_layers_units"
 SHOTS = ROOT / "build" / "browser"
 TOKEN = "browser-test"
-STEPS = []
-
-
-def chromium():
-    path = shutil.which("chromium")
-    if path is None:
-        pytest.fail("Chromium is not installed. Fix: make browser-tools (apt-get install chromium, as root).")
-    return path
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+STEPS = Steps(SHOTS)
 
 
 @contextmanager
@@ -102,24 +88,9 @@ def setting(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+    with launched() as browser:
         yield browser
-        browser.close()
-    (SHOTS / "steps.json").write_text(json.dumps(STEPS, indent=1))
-
-
-@contextmanager
-def step(page, name):
-    """Time one step of the flow and save a screenshot at its end."""
-    started = time.monotonic()
-    yield
-    seconds = round(time.monotonic() - started, 1)
-    shot = SHOTS / f"{len(STEPS) + 1:02d}-{name}.png"
-    page.screenshot(path=str(shot))
-    STEPS.append({"step": name, "seconds": seconds, "screenshot": str(shot.relative_to(ROOT))})
+    STEPS.save()
 
 
 def open_lab(browser, url):
@@ -132,69 +103,6 @@ def open_lab(browser, url):
     return page, console
 
 
-def menu(page, *labels):
-    page.locator(".lm-MenuBar-itemLabel", has_text=labels[0]).click()
-    for label in labels[1:]:
-        page.locator(".lm-Menu-itemLabel", has_text=label).first.click()
-
-
-def open_notebook(page, path):
-    page.evaluate("path => window.jupyterapp.commands.execute('docmanager:open', {path})", path)
-    page.wait_for_function(
-        """path => { const w = window.jupyterapp.shell.currentWidget;
-                     return w && w.context && w.context.path === path && w.sessionContext.session
-                            && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'; }""",
-        arg=path, timeout=120_000)
-
-
-NOTEBOOK = "window.jupyterapp.shell.currentWidget"
-CELLS = f"""() => {NOTEBOOK}.content.model.sharedModel.cells.map(c => ({{
-    type: c.cell_type, source: c.getSource(), count: c.cell_type === 'code' ? c.execution_count : null,
-    nbgrader: (c.getMetadata().nbgrader || {{}}).grade_id || null, tags: c.getMetadata().tags || [],
-    outputs: c.cell_type === 'code' ? c.getOutputs() : [] }}))"""
-
-
-def cells(page):
-    return page.evaluate(CELLS)
-
-
-def set_source(page, index, source):
-    page.evaluate(f"([i, s]) => {NOTEBOOK}.content.model.sharedModel.cells[i].setSource(s)", [index, source])
-
-
-def save(page):
-    page.evaluate(f"() => {NOTEBOOK}.context.save()")
-
-
-def is_dirty(page):
-    return page.evaluate(f"() => {NOTEBOOK}.context.model.dirty")
-
-
-def run_all_and_wait(page, timeout_ms):
-    menu(page, "Run", "Run All Cells")
-    page.wait_for_function(
-        f"""() => {{ const w = {NOTEBOOK};
-                    const code = w.content.model.sharedModel.cells.filter(c => c.cell_type === 'code');
-                    return w.sessionContext.session.kernel.status === 'idle'
-                           && code.every(c => c.execution_count !== null); }}""", timeout=timeout_ms)
-
-
-def validate_button(page):
-    """nbgrader's Validate button in the toolbar of the notebook in front."""
-    return page.locator(".jp-NotebookPanel:not(.lm-mod-hidden) .jp-Toolbar").get_by_text("Validate", exact=True)
-
-
-def dialog_text(page, timeout_ms):
-    dialog = page.locator(".jp-Dialog-content")
-    dialog.wait_for(timeout=timeout_ms)
-    return dialog.inner_text()
-
-
-def close_dialog(page):
-    page.locator(".jp-Dialog-button.jp-mod-accept, .jp-Dialog-button").last.click()
-    page.locator(".jp-Dialog-content").wait_for(state="detached")
-
-
 def version_warnings(console):
     return [m for m in console if "satisf" in m.lower() and "version" in m.lower()]
 
@@ -202,18 +110,18 @@ def version_warnings(console):
 def test_a_student_runs_a_lecture_and_does_an_assignment(setting, browser):
     with jupyterlab(setting["student"], setting["env"]) as url:
         page, console = open_lab(browser, url)
-        with step(page, "student-opens-jupyterlab"):
+        with STEPS.step(page, "student-opens-jupyterlab"):
             page.wait_for_timeout(3000)
             assert not version_warnings(console), f"extension version warnings: {version_warnings(console)}"
             assert page.locator(".jp-Notification-Toast, .Toastify__toast").count() == 0, "a pop-up greets the student"
 
-        with step(page, "student-opens-a-lecture"):
+        with STEPS.step(page, "student-opens-a-lecture"):
             open_notebook(page, "lectures/01_mnist.ipynb")
             page.wait_for_timeout(2000)
             assert page.evaluate(f"() => {NOTEBOOK}.sessionContext.session.kernel.name") == jupyter.KERNEL_NAME
             assert not is_dirty(page), "the lecture shows as modified right after opening it"
 
-        with step(page, "student-runs-the-lecture-in-fast-mode"):
+        with STEPS.step(page, "student-runs-the-lecture-in-fast-mode"):
             parameters = next(i for i, c in enumerate(cells(page)) if "parameters" in c["tags"])
             set_source(page, parameters, "FAST = True")
             run_all_and_wait(page, 600_000)
@@ -226,21 +134,21 @@ def test_a_student_runs_a_lecture_and_does_an_assignment(setting, browser):
             assert sum("image/png" in o.get("data", {}) for o in outputs) >= 2, "the lecture's plots are missing"
             page.locator(".jp-OutputArea-output img").first.scroll_into_view_if_needed()
 
-        with step(page, "student-fetches-assignment-1"):
+        with STEPS.step(page, "student-fetches-assignment-1"):
             menu(page, "Nbgrader", "Assignment List")
             page.locator("#released_assignments_list button", has_text="Fetch").click()
             page.locator("#fetched_assignments_list").get_by_text(A1).first.wait_for(timeout=60_000)
         notebook = f"{A1}/{A1}.ipynb"
         assert (setting["student"] / notebook).is_file(), "Fetch did not write the assignment into the student's folder"
 
-        with step(page, "student-validates-the-unsolved-version"):
+        with STEPS.step(page, "student-validates-the-unsolved-version"):
             open_notebook(page, notebook)
             validate_button(page).click()
             text = dialog_text(page, 300_000)
             assert "NotImplementedError" in text or "failed" in text.lower(), f"Validate did not list failures:\n{text}"
         close_dialog(page)
 
-        with step(page, "student-fills-in-the-solution-and-validates"):
+        with STEPS.step(page, "student-fills-in-the-solution-and-validates"):
             answers = solution_code(A1)
             for index, cell in enumerate(cells(page)):
                 if cell["nbgrader"] in answers:
@@ -253,7 +161,7 @@ def test_a_student_runs_a_lecture_and_does_an_assignment(setting, browser):
             assert "Success! Your notebook passes all the tests." in text, f"Validate did not pass:\n{text}"
         close_dialog(page)
 
-        with step(page, "student-submits"):
+        with STEPS.step(page, "student-submits"):
             page.evaluate("() => window.jupyterapp.shell.activateById(window.jupyterapp.shell.widgets('main')"
                           ".find(w => w.title.label.includes('Assignments')).id)")
             page.locator("#fetched_assignments_list button", has_text="Submit").first.click()
@@ -269,7 +177,7 @@ def test_the_instructor_collects_and_autogrades_in_the_formgrader(setting, brows
     assert any(inbound.glob(f"*+{A1}+*")), "nothing was submitted: run the student's test first (it submits assignment 1)"
     with jupyterlab(course, setting["env"]) as url:
         page, _ = open_lab(browser, url)
-        with step(page, "instructor-opens-the-formgrader"):
+        with STEPS.step(page, "instructor-opens-the-formgrader"):
             menu(page, "Nbgrader", "Formgrader")
             grader = page.frame_locator("iframe").first
             rows = grader.locator("#main_table tbody tr, table tbody tr")
@@ -279,7 +187,7 @@ def test_the_instructor_collects_and_autogrades_in_the_formgrader(setting, brows
                 row = rows.filter(has_text=assignment)
                 assert dates[assignment].replace(" UTC", "") in row.inner_text(), f"{assignment}: due date missing"
 
-        with step(page, "instructor-sees-points-in-manual-grading"):
+        with STEPS.step(page, "instructor-sees-points-in-manual-grading"):
             grader.get_by_text("Manual Grading").click()
             table = grader.locator("table tbody")
             table.get_by_text(A1).wait_for(timeout=60_000)
@@ -289,7 +197,7 @@ def test_the_instructor_collects_and_autogrades_in_the_formgrader(setting, brows
                 shown = table.locator("tr", has_text=assignment).inner_text()
                 assert totals[assignment] > 0 and f"/ {totals[assignment]:g}" in shown, f"{assignment}: {shown}"
 
-        with step(page, "instructor-collects"):
+        with STEPS.step(page, "instructor-collects"):
             grader.get_by_text("Manage Assignments").click()
             row = grader.locator("table tbody tr", has_text=A1)
             row.locator(".collect a").click()
@@ -297,7 +205,7 @@ def test_the_instructor_collects_and_autogrades_in_the_formgrader(setting, brows
             grader.locator(".modal-footer button").first.click()
             row.locator(".num-submissions a", has_text="1").wait_for(timeout=60_000)
 
-        with step(page, "instructor-autogrades"):
+        with STEPS.step(page, "instructor-autogrades"):
             row.locator(".num-submissions a").click()
             student = grader.locator("table tbody tr").first
             student.locator(".autograde a").click()
@@ -307,7 +215,7 @@ def test_the_instructor_collects_and_autogrades_in_the_formgrader(setting, brows
             grader.locator(".modal-footer button").first.click()
             message.wait_for(state="detached")
 
-        with step(page, "instructor-sees-the-score"):
+        with STEPS.step(page, "instructor-sees-the-score"):
             score = student.locator(".score").inner_text()
             earned = float(score.split("/")[0])
             autograded = sum(max_scores(course, A1).values())  # the written answer waits for a hand grade

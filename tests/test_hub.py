@@ -23,7 +23,6 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -33,14 +32,15 @@ from conftest import ROOT
 from dlcourse.host import edition, exchange, hub, instructor
 from dlcourse.host.submission import nbgrader_environment
 from submissions import hidden_test_lines, max_scores, solution_code
-from test_browser import cells, chromium, close_dialog, dialog_text, free_port, menu, save, set_source, validate_button
+from browsing import (Steps, cells, close_dialog, dialog_text, free_port, launched, menu, open_notebook, save, set_source,
+                      validate_button)
 
 pytestmark = [pytest.mark.slow, pytest.mark.hub,
               pytest.mark.skipif(os.geteuid() != 0, reason="makes Unix accounts and logs in through PAM: needs root")]
 
 A1 = "a1_layers_units"
 SHOTS = ROOT / "build" / "hub"
-STEPS = []
+STEPS = Steps(SHOTS)
 INSTRUCTOR, ANA, BEN, LATECOMER = "dlct-prof", "dlct-ana", "dlct-ben", "dlct-cy"
 ROSTER = [(INSTRUCTOR, "Ada Lovelace", "", "instructor"), (ANA, "Ana Lima", "20260001", "student"),
           (BEN, "Ben Okafor", "20260002", "student")]
@@ -142,23 +142,9 @@ def term():
 
 @pytest.fixture(scope="module")
 def browser(term):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=chromium(), args=["--no-sandbox"])
+    with launched() as browser:
         yield browser
-        browser.close()
-    (SHOTS / "steps.json").write_text(json.dumps(STEPS, indent=1))
-
-
-@contextmanager
-def step(page, name):
-    """Time one step and save a screenshot at its end."""
-    started = time.monotonic()
-    yield
-    shot = SHOTS / f"{len(STEPS) + 1:02d}-{name}.png"
-    page.screenshot(path=str(shot))
-    STEPS.append({"step": name, "seconds": round(time.monotonic() - started, 1), "screenshot": str(shot.relative_to(ROOT))})
+    STEPS.save()
 
 
 def log_in(browser, term, name):
@@ -171,15 +157,6 @@ def log_in(browser, term, name):
     page.wait_for_url(f"**/user/{name}/lab**", timeout=120_000)
     page.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000)
     return page
-
-
-def open_notebook(page, path):
-    page.evaluate("path => window.jupyterapp.commands.execute('docmanager:open', {path})", path)
-    page.wait_for_function(
-        """path => { const w = window.jupyterapp.shell.currentWidget;
-                     return w && w.context && w.context.path === path && w.sessionContext.session
-                            && w.sessionContext.session.kernel && w.sessionContext.session.kernel.status === 'idle'; }""",
-        arg=path, timeout=120_000)
 
 
 def menu_items(page, label):
@@ -239,7 +216,7 @@ except OSError as error:
 def test_students_and_the_instructor_go_through_a_term(term, browser):
     course, url = term["course"], term["url"]
     prof = log_in(browser, term, INSTRUCTOR)
-    with step(prof, "instructor-releases-a1-in-the-formgrader"):
+    with STEPS.step(prof, "instructor-releases-a1-in-the-formgrader"):
         grader = formgrader(prof)
         row = grader.locator("table tbody tr", has_text=A1)
         row.locator(".release a").click()
@@ -249,7 +226,7 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
     students = {}
     for name in (ANA, BEN):
         page = students[name] = log_in(browser, term, name)
-        with step(page, f"{name}-sees-the-course-and-no-instructor-tools"):
+        with STEPS.step(page, f"{name}-sees-the-course-and-no-instructor-tools"):
             specs = page.request.get(f"{url}/user/{name}/api/kernelspecs").json()["kernelspecs"]
             assert "dlcourse" in specs, f"the course's kernel is missing: {sorted(specs)}"
             items = menu_items(page, "Nbgrader")
@@ -259,13 +236,13 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
             listing = page.request.get(f"{url}/user/{name}/api/contents").json()["content"]
             assert {"lectures", "README.md"} <= {e["name"] for e in listing}, "the student edition is not in the home"
             assert "solutions" not in {e["name"] for e in listing}
-        with step(page, f"{name}-fetches-a1"):
+        with STEPS.step(page, f"{name}-fetches-a1"):
             assignments_tab(page)
             page.locator("#released_assignments_list button", has_text="Fetch").click()
             page.locator("#fetched_assignments_list").get_by_text(A1).first.wait_for(timeout=60_000)
 
     ana = students[ANA]
-    with step(ana, "ana-solves-a1-and-validates"):
+    with STEPS.step(ana, "ana-solves-a1-and-validates"):
         open_notebook(ana, f"{A1}/{A1}.ipynb")
         answers = solution_code(A1)
         for index, cell in enumerate(cells(ana)):
@@ -280,7 +257,7 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
     close_dialog(ana)
 
     ben = students[BEN]
-    with step(ben, "ben-writes-a-hostile-solution"):
+    with STEPS.step(ben, "ben-writes-a-hostile-solution"):
         open_notebook(ben, f"{A1}/{A1}.ipynb")
         answers = solution_code(A1)
         attack = HOSTILE_CELL.format(solution=course / "solutions" / A1 / f"{A1}.ipynb")
@@ -291,12 +268,12 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
         save(ben)
 
     for name, page in students.items():
-        with step(page, f"{name}-submits"):
+        with STEPS.step(page, f"{name}-submits"):
             assignments_tab(page)
             page.locator("#fetched_assignments_list button", has_text="Submit").first.click()
             page.locator("#submitted_assignments_list").get_by_text(A1).first.wait_for(timeout=60_000)
 
-    with step(prof, "instructor-collects"):
+    with STEPS.step(prof, "instructor-collects"):
         prof.reload()
         prof.wait_for_function("() => window.jupyterapp && window.jupyterapp.shell", timeout=120_000)
         grader = formgrader(prof)
@@ -307,7 +284,7 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
         row.locator(".num-submissions a", has_text="2").wait_for(timeout=60_000)
 
     logs = {}
-    with step(prof, "instructor-autogrades-both-in-the-sandbox"):
+    with STEPS.step(prof, "instructor-autogrades-both-in-the-sandbox"):
         row.locator(".num-submissions a").click()
         for name in (ANA, BEN):
             student = grader.locator("table tbody tr", has_text=name)
@@ -319,7 +296,7 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
     with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
         assert gradebook.find_submission(A1, ANA).score == autograded, "ana's solution lost points"
 
-    with step(prof, "instructor-grades-the-written-answer-by-hand"):
+    with STEPS.step(prof, "instructor-grades-the-written-answer-by-hand"):
         # The formgrader's own API, from the instructor's logged-in browser session.
         api = f"{url}/user/{INSTRUCTOR}/formgrader/api"
         notebooks = server_api(prof, INSTRUCTOR, "GET", f"{api}/student_notebook_submissions/{ANA}/{A1}")
@@ -329,7 +306,7 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
         graded = server_api(prof, INSTRUCTOR, "PUT", f"{api}/grade/{grade['id']}", dict(grade, manual_score=written))
         assert graded["manual_score"] == written > 0
 
-    with step(prof, "instructor-releases-feedback"):
+    with STEPS.step(prof, "instructor-releases-feedback"):
         grader.get_by_text("Manage Assignments").click()
         row = grader.locator("table tbody tr", has_text=A1)
         row.locator(".generate-feedback a").click()
@@ -341,7 +318,7 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
 
     hidden = hidden_test_lines(A1)
     for name, page in students.items():
-        with step(page, f"{name}-fetches-feedback"):
+        with STEPS.step(page, f"{name}-fetches-feedback"):
             assignments_tab(page)
             page.locator("#submitted_assignments_list button", has_text="Fetch Feedback").first.click()
             page.locator("#submitted_assignments_list").get_by_text("view feedback").first.wait_for(timeout=60_000)
