@@ -316,6 +316,19 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
         released = confirm(grader)
         assert "error" not in released.lower(), released
 
+    with STEPS.step(prof, "instructor-downloads-the-grades-for-the-lms"):
+        downloads = {}
+        for lms in ("canvas", "moodle"):
+            answer = prof.request.get(f"{url}/user/{INSTRUCTOR}/formgrader/export/{lms}.csv")
+            assert answer.ok and "attachment" in answer.headers["content-disposition"], (lms, answer.status)
+            downloads[lms] = list(csv.DictReader(answer.text().splitlines()))
+    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+        total = gradebook.find_submission(A1, ANA).score
+    canvas = {row["SIS Login ID"]: row for row in downloads["canvas"][1:]}
+    moodle = {row["Username"]: row for row in downloads["moodle"]}
+    assert canvas[ANA]["SIS User ID"] == "20260001" and canvas[ANA][A1] == moodle[ANA][A1] == f"{total:g}"
+    assert set(canvas) == set(moodle) == {ANA, BEN}, "the LMS files are not the roster's students"
+
     hidden = hidden_test_lines(A1)
     for name, page in students.items():
         with STEPS.step(page, f"{name}-fetches-feedback"):

@@ -1,6 +1,6 @@
-"""The formgrader's Autograde button, graded the course's way (host side; a
-Jupyter server extension, enabled for instructors by ``make venv`` and on
-the hub's staff servers).
+"""The formgrader's Autograde button, graded the course's way, and the
+grades for the LMS as downloads (host side; a Jupyter server extension,
+enabled for instructors by ``make venv`` and on the hub's staff servers).
 
 nbgrader's button runs plain ``nbgrader autograde`` in the server: student
 code with the instructor's rights. This extension answers the same request
@@ -15,6 +15,7 @@ extensions in name order) and tornado serves the first matching handler.
 
 import asyncio
 import json
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -23,7 +24,11 @@ from jupyter_server.utils import url_path_join
 from nbgrader.server_extensions.formgrader.base import BaseApiHandler, check_notebook_dir, check_xsrf
 from tornado import web
 
+from . import grades, hub
+
 AUTOGRADE_URL = r"/formgrader/api/submission/([^/]+)/([^/]+)/autograde"
+EXPORT_URL = r"/formgrader/export/(canvas|moodle)\.csv"
+ROSTER_VARIABLE = "DLCOURSE_ROSTER"
 # A graded submission, and one held for review, are a success for the button; the log says which.
 DONE = ("graded", "review", "skipped")
 
@@ -51,6 +56,25 @@ async def autograde(course, assignment, student):
     return {"success": success, "log": output, "error": "" if success else output}
 
 
+class GradesDownloadHandler(BaseApiHandler):
+    """``GET /formgrader/export/<canvas|moodle>.csv``: the file ``make grades``
+    writes for that LMS, for the roster named by DLCOURSE_ROSTER (the hub sets
+    it on staff servers)."""
+
+    @web.authenticated
+    @check_notebook_dir
+    def get(self, lms):
+        roster = os.environ.get(ROSTER_VARIABLE)
+        if not roster:
+            raise web.HTTPError(404, f"No roster: set {ROSTER_VARIABLE} (the hub does) to export for an LMS.")
+        with tempfile.TemporaryDirectory() as folder:
+            paths, _ = grades.export(Path(self.coursedir.root), hub.read_roster(roster), folder)
+            text = next(p for p in paths if p.name == f"grades-{lms}.csv").read_text()
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="grades-{lms}.csv"')
+        self.finish(text)
+
+
 def _jupyter_server_extension_points():
     return [{"module": "dlcourse.host.formgrader"}]
 
@@ -58,4 +82,5 @@ def _jupyter_server_extension_points():
 def _load_jupyter_server_extension(server_app):
     web_app = server_app.web_app
     route = url_path_join(web_app.settings["base_url"], AUTOGRADE_URL)
-    web_app.add_handlers(".*$", [(route, SandboxedAutogradeHandler)])
+    web_app.add_handlers(".*$", [(route, SandboxedAutogradeHandler),
+                                 (url_path_join(web_app.settings["base_url"], EXPORT_URL), GradesDownloadHandler)])
