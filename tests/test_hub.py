@@ -23,12 +23,14 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 from nbgrader.api import Gradebook
 
 from conftest import ROOT
+from dlcourse.datasets import files
 from dlcourse.host import edition, exchange, hub, instructor
 from dlcourse.host.submission import nbgrader_environment
 from submissions import hidden_test_lines, max_scores, solution_code
@@ -98,8 +100,30 @@ def remove_people(names, groups_made):
         subprocess.run(["groupdel", group], capture_output=True)
 
 
+@contextmanager
+def passable(*paths):
+    """Let other users pass through every folder on the way to ``paths`` (o+x,
+    as on a course server) for the test's length; put the modes back after."""
+    closed = {folder for path in paths for folder in Path(path).resolve().parents
+              if not folder.stat().st_mode & 0o001}
+    modes = {folder: folder.stat().st_mode & 0o7777 for folder in closed}
+    try:
+        for folder, mode in modes.items():
+            os.chmod(folder, mode | 0o001)
+        yield sorted(closed)
+    finally:
+        for folder, mode in modes.items():
+            os.chmod(folder, mode)
+
+
 @pytest.fixture(scope="module")
 def term():
+    """A running hub for the roster, in a clone wherever CI put it."""
+    with passable(Path(sys.prefix) / "bin", ROOT / "dlcourse", files.data_dir() or files.SHARED_DATA_DIR):
+        yield from running_hub()
+
+
+def running_hub():
     """A running hub for the roster; yields its folders, URL and passwords."""
     people = [row[0] for row in LONGER_ROSTER]
     taken = [n for n in people if n in {p.pw_name for p in pwd.getpwall()}]
