@@ -144,6 +144,8 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
     created, kept = [], []
     for person in people:
         (created if ensure_account(person, hub) else kept).append(person.username)
+        if not person.staff:
+            give_course_folder(person, hub)
     add_to_gradebook(course, [p for p in people if not p.staff], staff_gid)
     members = set(grp.getgrnam(STAFF_GROUP).gr_mem) | set(grp.getgrnam(STUDENT_GROUP).gr_mem)
     return {"created": created, "kept": kept,
@@ -232,12 +234,6 @@ def ensure_account(person, hub):
                     "--groups", group, person.username], check=True)
     password = secrets.token_urlsafe(12)
     subprocess.run(["chpasswd"], input=f"{person.username}:{password}\n", text=True, check=True)
-    home = Path(pwd.getpwnam(person.username).pw_dir)
-    os.chmod(home, 0o700)
-    if not person.staff:
-        folder = Path(STUDENT_FOLDER.replace("~", str(home), 1))
-        shutil.copytree(hub.edition, folder, dirs_exist_ok=True)
-        subprocess.run(["chown", "-R", f"{person.username}:", str(folder)], check=True)
     new = not hub.new_accounts.exists()
     with open(hub.new_accounts, "a", newline="") as handle:
         os.chmod(hub.new_accounts, 0o600)
@@ -246,6 +242,18 @@ def ensure_account(person, hub):
             writer.writerow(["username", "role", "password"])
         writer.writerow([person.username, person.role, password])
     return True
+
+
+def give_course_folder(person, hub):
+    """Close a student's home to others and copy the student edition into
+    ``~/course`` unless it is there (their work is never replaced); return None."""
+    home = Path(pwd.getpwnam(person.username).pw_dir)
+    home.mkdir(exist_ok=True)
+    os.chmod(home, 0o700)
+    folder = Path(STUDENT_FOLDER.replace("~", str(home), 1))
+    if not folder.exists():
+        shutil.copytree(hub.edition, folder)
+        subprocess.run(["chown", "-R", f"{person.username}:", str(home)], check=True)
 
 
 def write_role_configs(hub, course):
