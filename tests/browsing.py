@@ -5,7 +5,6 @@ record of steps with a screenshot each, and JupyterLab seen from the page
 
 import json
 import shutil
-import socket
 import time
 from contextlib import contextmanager
 
@@ -19,12 +18,6 @@ def chromium():
     if path is None:
         pytest.fail("Chromium is not installed. Fix: make browser-tools (apt-get install chromium, as root).")
     return path
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def menu(page, *labels):

@@ -1,3 +1,4 @@
+import socket
 from pathlib import Path
 
 import pytest
@@ -15,3 +16,10 @@ def data_dir():
     if not (DATA_DIR / "MANIFEST.json").exists():
         pytest.fail(f"no dataset files in {DATA_DIR}: set DLCOURSE_DATA_DIR to ../shared/datasets")
     return DATA_DIR
+
+
+def free_port():
+    """Return a TCP port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

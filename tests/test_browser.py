@@ -19,12 +19,12 @@ from contextlib import contextmanager
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import ROOT
+from conftest import ROOT, free_port
 from dlcourse import jupyter
 from dlcourse.datasets import files
 from dlcourse.host import edition, instructor
 from dlcourse.host.submission import nbgrader_environment
-from browsing import (NOTEBOOK, Steps, cells, close_dialog, dialog_text, free_port, is_dirty, launched, menu, open_notebook,
+from browsing import (NOTEBOOK, Steps, cells, close_dialog, dialog_text, is_dirty, launched, menu, open_notebook,
                       run_all_and_wait, save, set_source, validate_button)
 from submissions import max_scores, new_course, solution_code
 

@@ -10,7 +10,6 @@ exactly once, with the right score.
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,17 +19,12 @@ import psutil
 import pytest
 from distributed import Client
 
+from conftest import free_port
 from dlcourse.host.submission import nbgrader_environment
 from submissions import cell_scores, expected_scores, new_course, solved, student_version, submit
 
 A3 = "a3_regression"
 BIN = Path(sys.executable).parent
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start(*args, env=None):

@@ -29,12 +29,12 @@ from pathlib import Path
 import pytest
 from nbgrader.api import Gradebook
 
-from conftest import ROOT
+from conftest import ROOT, free_port
 from dlcourse.datasets import files
 from dlcourse.host import edition, exchange, hub, instructor
 from dlcourse.host.submission import nbgrader_environment
 from submissions import hidden_test_lines, max_scores, solution_code
-from browsing import (Steps, cells, close_dialog, dialog_text, free_port, launched, menu, open_notebook, save, set_source,
+from browsing import (Steps, cells, close_dialog, dialog_text, launched, menu, open_notebook, save, set_source,
                       validate_button)
 
 pytestmark = [pytest.mark.slow, pytest.mark.hub,
