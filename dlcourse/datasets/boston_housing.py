@@ -8,6 +8,7 @@ reproduce the classic lecture results, and says so where it is used.
 import numpy as np
 
 from .files import locate
+from .shuffling import shuffled
 
 
 def load_data(path="boston_housing.npz", test_split=0.2, seed=113):
@@ -25,10 +26,7 @@ def load_data(path="boston_housing.npz", test_split=0.2, seed=113):
     with np.load(locate("boston_housing.npz", path), allow_pickle=True) as f:
         x, y = f["x"], f["y"]
 
-    rng = np.random.RandomState(seed)
-    indices = np.arange(len(x))
-    rng.shuffle(indices)
-    x, y = x[indices], y[indices]
+    x, y = shuffled(np.random.RandomState(seed), x, y)
 
     split = int(len(x) * (1 - test_split))
     x_train, y_train = np.array(x[:split]), np.array(y[:split])

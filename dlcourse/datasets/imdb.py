@@ -4,6 +4,7 @@ import numpy as np
 
 from .files import locate
 from .sequences import limit_vocabulary, load_word_index, offset_words, remove_long_seq
+from .shuffling import shuffled
 
 
 def load_data(
@@ -34,13 +35,9 @@ def load_data(
         x_train, labels_train = f["x_train"], f["y_train"]
         x_test, labels_test = f["x_test"], f["y_test"]
 
-    rng = np.random.RandomState(seed)
-    indices = np.arange(len(x_train))
-    rng.shuffle(indices)
-    x_train, labels_train = x_train[indices], labels_train[indices]
-    indices = np.arange(len(x_test))
-    rng.shuffle(indices)
-    x_test, labels_test = x_test[indices], labels_test[indices]
+    rng = np.random.RandomState(seed)  # one generator: the test set's order follows the training set's
+    x_train, labels_train = shuffled(rng, x_train, labels_train)
+    x_test, labels_test = shuffled(rng, x_test, labels_test)
 
     x_train = offset_words(x_train, start_char, index_from)
     x_test = offset_words(x_test, start_char, index_from)

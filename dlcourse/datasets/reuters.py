@@ -4,6 +4,7 @@ import numpy as np
 
 from .files import locate
 from .sequences import limit_vocabulary, load_word_index, offset_words, remove_long_seq
+from .shuffling import shuffled
 
 
 def load_data(
@@ -29,10 +30,7 @@ def load_data(
     with np.load(locate("reuters.npz", path), allow_pickle=True) as f:
         xs, labels = f["x"], f["y"]
 
-    rng = np.random.RandomState(seed)
-    indices = np.arange(len(xs))
-    rng.shuffle(indices)
-    xs, labels = xs[indices], labels[indices]
+    xs, labels = shuffled(np.random.RandomState(seed), xs, labels)
 
     xs = offset_words(xs, start_char, index_from)
     if maxlen:
