@@ -35,7 +35,7 @@ from nbgrader.exchange.default import (ExchangeFetchAssignment, ExchangeFetchFee
                                        ExchangeReleaseFeedback, ExchangeSubmit)
 from nbgrader.utils import check_directory, notebook_hash
 
-SUBMISSION_DIR_MODE = 0o2750
+SUBMISSION_DIR_MODE = 0o750
 SUBMISSION_FILE_MODE = 0o640
 FEEDBACK_FILE_MODE = 0o640
 
@@ -82,7 +82,7 @@ class ReleaseFeedback(ExchangeReleaseFeedback):
 
 
 def close_to_staff(submission):
-    """Make a submission's folders 2750 and files 0640 (the student and the
+    """Make a submission's folders 0750 and files 0640 (the student and the
     staff group only); return None."""
     for folder, _, names in os.walk(submission):
         os.chmod(folder, SUBMISSION_DIR_MODE)
