@@ -28,7 +28,7 @@ c = get_config()  # noqa: F821 -- provided by JupyterHub when it loads this file
 HERE = Path(__file__).resolve().parent
 COURSE = instructor.course_dir(os.environ.get("DLCOURSE_COURSE", HERE.parent))
 HUB = hub.HubDir(os.environ.get("DLCOURSE_HUB_DIR", hub.DEFAULT_HUB_DIR), instructor.course_id(COURSE))
-ROSTER = Path(os.environ.get("DLCOURSE_ROSTER", HERE / "roster.csv")).resolve()
+ROSTER = Path(os.environ.get(hub.ROSTER_VARIABLE, HERE / "roster.csv")).resolve()
 PEOPLE = {p.username: p for p in hub.read_roster(ROSTER)}
 SINGLEUSER = str(Path(sys.executable).parent / "jupyterhub-singleuser")
 
@@ -58,7 +58,7 @@ def pre_spawn_hook(spawner):
     person = PEOPLE[spawner.user.name]
     if person.staff:
         spawner.environment["JUPYTER_CONFIG_PATH"] = str(HUB.staff_config)
-        spawner.environment["DLCOURSE_ROSTER"] = str(ROSTER)  # for the grades' downloads
+        spawner.environment[hub.ROSTER_VARIABLE] = str(ROSTER)  # for the grades' downloads
         spawner.notebook_dir = str(COURSE)
         spawner.cmd = ["/bin/sh", "-c", 'umask 007 && exec "$@"', "sh", SINGLEUSER]
     else:

@@ -28,7 +28,6 @@ from . import grades, hub
 
 AUTOGRADE_URL = r"/formgrader/api/submission/([^/]+)/([^/]+)/autograde"
 EXPORT_URL = r"/formgrader/export/(canvas|moodle)\.csv"
-ROSTER_VARIABLE = "DLCOURSE_ROSTER"
 # A graded submission, and one held for review, are a success for the button; the log says which.
 DONE = ("graded", "review", "skipped")
 
@@ -42,7 +41,7 @@ class SandboxedAutogradeHandler(BaseApiHandler):
 
 
 async def autograde(course, assignment, student):
-    """Grade one submission with ``python -m dlcourse autograde``; return the
+    """Grade one submission with ``python -P -m dlcourse autograde``; return the
     formgrader's answer: {"success": bool, "log": text, "error": text}."""
     with tempfile.TemporaryDirectory() as folder:
         summary = Path(folder) / "summary.json"
@@ -64,9 +63,9 @@ class GradesDownloadHandler(BaseApiHandler):
     @web.authenticated
     @check_notebook_dir
     def get(self, lms):
-        roster = os.environ.get(ROSTER_VARIABLE)
+        roster = os.environ.get(hub.ROSTER_VARIABLE)
         if not roster:
-            raise web.HTTPError(404, f"No roster: set {ROSTER_VARIABLE} (the hub does) to export for an LMS.")
+            raise web.HTTPError(404, f"No roster: set {hub.ROSTER_VARIABLE} (the hub does) to export for an LMS.")
         with tempfile.TemporaryDirectory() as folder:
             paths, _ = grades.export(Path(self.coursedir.root), hub.read_roster(roster), folder)
             text = next(p for p in paths if p.name == f"grades-{lms}.csv").read_text()

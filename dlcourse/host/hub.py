@@ -40,6 +40,8 @@ ROLES = ("student", *STAFF_ROLES)
 STAFF_GROUP = "dlcourse-staff"
 STUDENT_GROUP = "dlcourse-students"
 DEFAULT_HUB_DIR = "/srv/dlcourse"
+# The roster's path, for the hub and for staff servers (the grades' downloads).
+ROSTER_VARIABLE = "DLCOURSE_ROSTER"
 # Unix user names as useradd takes them without --badname.
 USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
 # Left readable by students in the course directory: the kernel's Python and the course package.
