@@ -9,8 +9,6 @@ the tests re-executes only the notebooks whose inputs changed. A fresh clone,
 as in CI, has no cache; `rm -r build/cache` (or `make clean`) empties it.
 """
 
-from pathlib import Path
-
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -27,19 +25,10 @@ def test_every_lecture_has_bands():
     assert not missing, f"lectures without reference bands in dlcourse/host/bands.py: {missing}"
 
 
-@pytest.fixture(scope="module")
-def executed(tmp_path_factory):
-    """Every lecture and solution, executed as `make course` does: two at a
-    time on two cores (a lecture alone keeps about one core busy); {path: Result}."""
-    results = runner.run(MUST_RUN, ROOT / "build" / "executed", progress=False, cache_dir=ROOT / "build" / "cache",
-                         summary_dir=tmp_path_factory.mktemp("summary"), jobs=2)
-    return {Path(result.notebook).resolve(): result for result in results}
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("path", MUST_RUN, ids=lambda p: str(p.relative_to(ROOT)))
-def test_notebook_runs_and_meets_its_bands(path, executed):
-    result = executed[path.resolve()]
+def test_notebook_runs_and_meets_its_bands(path):
+    result = runner.run_notebook(path, ROOT / "build" / "executed", progress=False, cache_dir=ROOT / "build" / "cache")
     assert result.error is None, f"{path.name} failed: {result.error}"
     missed = [f"{c.band}: got {c.value} (slides: {c.slide})" for c in result.checks if not c.ok]
     assert not missed, f"{path.name} missed its bands: {missed}"
