@@ -9,7 +9,7 @@ include venv.mk
 .PHONY: help venv sandbox-tools browser-tools hub-tools hub test-hub course smoke test test-fast test-browser lab release student-edition autograde clear feedback grades bench-autograde clean
 
 help:
-	@echo "make course [JOBS=N]   execute every lecture in full, N at a time (default: cores), into build/executed; print the summary"
+	@echo "make course [JOBS=N]   execute every lecture and solution in full, N at a time (default: cores), into build/executed; print the summary"
 	@echo "make smoke      the same, as a quick fast-mode run (bands not checked)"
 	@echo "make test       the whole test suite (what CI runs)"
 	@echo "make test-fast  the quick tests only (no notebook training)"
@@ -30,10 +30,10 @@ help:
 # Two notebooks at a time on two cores: a lecture alone keeps about one core busy.
 JOBS ?= $(shell nproc 2>/dev/null || echo 1)
 course: $(STAMP)
-	$(BIN)/python -m dlcourse run --jobs $(JOBS) lectures/
+	$(BIN)/python -m dlcourse run --jobs $(JOBS) lectures/ solutions/
 
 smoke: $(STAMP)
-	$(BIN)/python -m dlcourse run --fast lectures/
+	$(BIN)/python -m dlcourse run --fast lectures/ solutions/
 
 test: $(STAMP) sandbox-tools browser-tools hub-tools
 	$(BIN)/python -m pytest --durations=15

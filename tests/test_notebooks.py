@@ -1,7 +1,9 @@
 """Execute every course notebook in full and check the slides' bands.
 
-Lectures and solution notebooks must run top to bottom; the results they
-record must land inside the bands of dlcourse.host.bands. Student versions under
+Lectures must run top to bottom in full, and the results they record must
+land inside the bands of dlcourse.host.bands. Solution notebooks have no bands:
+their experiments only have to run, so they run in fast mode (FAST = True, a
+few epochs each); `make course` runs them in full. Student versions under
 assignments/ must run too, failing only where the student has to work.
 
 Executed notebooks are kept in build/cache (dlcourse.host.cache): re-running
@@ -16,22 +18,31 @@ from nbclient import NotebookClient
 from dlcourse.host import bands, runner
 from conftest import ROOT
 
-MUST_RUN = runner.find_notebooks([ROOT / "lectures", ROOT / "solutions"])
+LECTURES = runner.find_notebooks([ROOT / "lectures"])
+SOLUTIONS = runner.find_notebooks([ROOT / "solutions"])
 STUDENT_VERSIONS = runner.find_notebooks([ROOT / "assignments"])
 
 
 def test_every_lecture_has_bands():
-    missing = [nb.name for nb in runner.find_notebooks([ROOT / "lectures"]) if not bands.bands_for(nb)]
+    missing = [nb.name for nb in LECTURES if not bands.bands_for(nb)]
     assert not missing, f"lectures without reference bands in dlcourse/host/bands.py: {missing}"
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("path", MUST_RUN, ids=lambda p: str(p.relative_to(ROOT)))
-def test_notebook_runs_and_meets_its_bands(path):
+@pytest.mark.parametrize("path", LECTURES, ids=lambda p: str(p.relative_to(ROOT)))
+def test_lecture_runs_and_meets_its_bands(path):
     result = runner.run_notebook(path, ROOT / "build" / "executed", progress=False, cache_dir=ROOT / "build" / "cache")
     assert result.error is None, f"{path.name} failed: {result.error}"
     missed = [f"{c.band}: got {c.value} (slides: {c.slide})" for c in result.checks if not c.ok]
     assert not missed, f"{path.name} missed its bands: {missed}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_solution_runs_top_to_bottom(path):
+    result = runner.run_notebook(path, ROOT / "build" / "executed", fast=True, progress=False,
+                                 cache_dir=ROOT / "build" / "cache")
+    assert result.error is None, f"{path.name} failed: {result.error}"
 
 
 @pytest.mark.slow
