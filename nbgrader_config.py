@@ -2,42 +2,27 @@
 
 `solutions/<assignment>/` holds the source notebooks (with solutions and
 hidden tests); `nbgrader generate_assignment` writes the student versions to
-`assignments/<assignment>/`.
+`assignments/<assignment>/`. What students need too (course id, kernel, the
+cell time limit, ignored warnings) is in the student edition's own
+configuration, loaded first.
 """
 
 from pathlib import Path
 
+from dlcourse.host.edition import STUDENT_CONFIG
+
 c = get_config()  # noqa: F821 -- provided by nbgrader when it loads this file
+load_subconfig(str(STUDENT_CONFIG))  # noqa: F821 -- dlcourse/host/student/nbgrader_config.py
 
 c.CourseDirectory.root = str(Path(__file__).resolve().parent)
-c.CourseDirectory.course_id = "keras-ffnn"
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
 
-# Grading runs every notebook in the course's kernel (dlcourse/jupyter.py:
-# this environment's ipykernel, TensorFlow's C++ log silenced), whatever the
-# submission's metadata says.
-c.Execute.kernel_name = "dlcourse"
-# Cells train small models on 2 CPU cores; no graded cell should need more
-# than a minute, so 300 s leaves room while still stopping an endless loop.
-c.Execute.timeout = 300
-
-# The course's kernel keeps TensorFlow's C++ log out of every notebook. What
-# is left on stderr that is not an error: TensorFlow's retracing notices and
-# Keras's style warnings (such as passing `input_shape` to a layer). nbgrader
-# gives 0 points to a test cell with any stderr output, so drop stderr
-# outputs that hold these lines. (`nbgrader validate` ignores this setting,
-# so the assignments also hide the retracing notices in their setup cell.)
-c.IgnorePattern.enabled = True
-c.IgnorePattern.pattern = (
-    r"(?m)^(WARNING:tensorflow:.*triggered tf\.function retracing"
-    r"|\S*/keras/src/\S+\.py:\d+: UserWarning: )"
-)
-
-# A student who deletes a test cell gets it back, graded on the original test.
-c.OverwriteCells.add_missing_cells = True
-
-# --- instructor only below: the student edition's nbgrader_config.py ends here ---
+# The limits of one submission in `make autograde` and the formgrader's
+# Autograde button (the cell limit is c.Execute.timeout, in the students'
+# part). The command line's --wall-seconds and --memory-mb override them.
+c.Course.submission_seconds = 600     # the whole notebook, start to end
+c.Course.submission_memory_mb = 6000  # the kernel and nbgrader together (resident memory)
 
 # Due dates, set here and nowhere else. `make release` writes them into the
 # gradebook, so the formgrader shows them and marks later submissions as late.

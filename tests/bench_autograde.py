@@ -21,12 +21,12 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import nbformat  # noqa: E402
 from nbclient import NotebookClient  # noqa: E402
 
 from conftest import ROOT  # noqa: E402
 from dlcourse.host import grader, instructor, sandbox  # noqa: E402
-from dlcourse.host.submission import NBGRADER_MAIN, Limits  # noqa: E402
+from dlcourse.host.nbgrader_process import NBGRADER_MAIN  # noqa: E402
+from dlcourse.host.submission import Limits  # noqa: E402
 from submissions import fill, new_course, solution_code, solved, student_version, submit  # noqa: E402
 from test_grading_pipeline import VARIANTS  # noqa: E402
 

@@ -14,17 +14,34 @@ from nbgrader.api import Gradebook
 
 from conftest import ROOT
 from dlcourse.host import grader, instructor
+from dlcourse.host.course import Course
 
 SOLUTION_MARK = re.compile(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
+COURSE = Course.at(ROOT)
+
+
+def source_path(assignment):
+    """The assignment's source notebook (with solutions and hidden tests) in the repository."""
+    return COURSE.source(assignment) / f"{assignment}.ipynb"
+
+
+def release_path(assignment):
+    """The assignment's committed student version."""
+    return COURSE.release(assignment) / f"{assignment}.ipynb"
+
+
+def open_gradebook(course):
+    """nbgrader's Gradebook of ``course`` (a folder), to use in a with statement."""
+    return Gradebook(Course.at(course).gradebook_url)
 
 
 def student_version(assignment):
-    return nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
+    return nbformat.read(release_path(assignment), as_version=4)
 
 
 def solution_code(assignment):
     """Return {grade_id: source} of the solution's code cells, without the markers."""
-    source = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    source = nbformat.read(source_path(assignment), as_version=4)
     return {c.metadata.nbgrader["grade_id"]: "\n".join(l for l in c.source.splitlines() if not SOLUTION_MARK.search(l))
             for c in source.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
 
@@ -32,7 +49,7 @@ def solution_code(assignment):
 def hidden_test_lines(assignment, min_length=20):
     """Return the distinctive lines of the assignment's hidden tests: those
     that appear nowhere else in the source notebook."""
-    source = nbformat.read(ROOT / "solutions" / assignment / f"{assignment}.ipynb", as_version=4)
+    source = nbformat.read(source_path(assignment), as_version=4)
     hidden, elsewhere, inside = set(), set(), False
     for cell in source.cells:
         for line in cell.source.splitlines():
@@ -76,7 +93,7 @@ def without(notebook, grade_ids):
 
 
 def submit(course, student, assignment, notebook):
-    folder = course / "submitted" / student / assignment
+    folder = Course.at(course).submitted(student, assignment)
     if folder.exists():
         shutil.rmtree(folder)
     folder.mkdir(parents=True)
@@ -90,22 +107,22 @@ def new_course(path):
     """A copy of the course directory at ``path`` whose gradebook knows every assignment."""
     path.mkdir(parents=True, exist_ok=True)
     shutil.copy(ROOT / "nbgrader_config.py", path)
-    shutil.copytree(ROOT / "solutions", path / "solutions")
+    shutil.copytree(COURSE.source(), path / COURSE.source().relative_to(ROOT))
     instructor.release(path)
     return path
 
 
 def cell_scores(course, assignment, student):
     """Return {grade_id: autograded score} of the code test cells of a graded submission."""
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        notebook = gradebook.find_submission_notebook(assignment, assignment, student)
+    with open_gradebook(course) as book:
+        notebook = book.find_submission_notebook(assignment, assignment, student)
         return {g.name: g.auto_score for g in notebook.grades if g.cell.cell_type == "code"}
 
 
 def max_scores(course, assignment):
     """Return {grade_id: points} of the assignment's autograded test cells."""
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
-        return {c.name: c.max_score for c in gradebook.find_notebook(assignment, assignment).grade_cells
+    with open_gradebook(course) as book:
+        return {c.name: c.max_score for c in book.find_notebook(assignment, assignment).grade_cells
                 if c.cell_type == "code"}
 
 

@@ -17,16 +17,15 @@ import urllib.request
 from contextlib import contextmanager
 
 import pytest
-from nbgrader.api import Gradebook
 
 from conftest import ROOT, free_port
 from dlcourse import jupyter
 from dlcourse.datasets import files
 from dlcourse.host import edition, instructor
-from dlcourse.host.submission import nbgrader_environment
+from dlcourse.host.nbgrader_process import nbgrader_environment
 from browsing import (NOTEBOOK, Steps, cells, close_dialog, dialog_text, is_dirty, launched, menu, open_notebook,
                       run_all_and_wait, save, set_source, validate_button)
-from submissions import max_scores, new_course, solution_code
+from submissions import max_scores, new_course, open_gradebook, solution_code
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -191,7 +190,7 @@ def test_the_instructor_collects_and_autogrades_in_the_formgrader(setting, brows
             grader.get_by_text("Manual Grading").click()
             table = grader.locator("table tbody")
             table.get_by_text(A1).wait_for(timeout=60_000)
-            with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+            with open_gradebook(course) as gradebook:
                 totals = {a.name: a.max_score for a in gradebook.assignments}
             for assignment in instructor.assignments(course):
                 shown = table.locator("tr", has_text=assignment).inner_text()

@@ -20,8 +20,8 @@ import pytest
 from distributed import Client
 
 from conftest import free_port
-from dlcourse.host.submission import nbgrader_environment
-from submissions import cell_scores, expected_scores, new_course, solved, student_version, submit
+from dlcourse.host.nbgrader_process import nbgrader_environment
+from submissions import cell_scores, expected_scores, new_course, open_gradebook, solved, student_version, submit
 
 A3 = "a3_regression"
 BIN = Path(sys.executable).parent
@@ -92,8 +92,7 @@ def test_a_class_is_graded_exactly_once_when_a_worker_dies(cluster, tmp_path):
     for student in class_:
         failing = set(cell_scores(course, A3, student)) if student == "s2" else set()
         assert cell_scores(course, A3, student) == expected_scores(course, A3, failing), student
-    from nbgrader.api import Gradebook
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with open_gradebook(course) as gradebook:
         graded = [s.student.id for s in gradebook.find_assignment(A3).submissions]
     assert sorted(graded) == sorted(class_), f"each student once in the gradebook, not {graded}"
     assert "w2" in {o["worker"] for o in outcomes.values()}, "the surviving worker graded nothing"

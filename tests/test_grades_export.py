@@ -4,6 +4,7 @@ import pytest
 
 from conftest import ROOT
 from dlcourse.host import grades, instructor
+from dlcourse.host.course import Course
 
 DAY = 24 * 3600
 
@@ -26,7 +27,7 @@ def test_the_penalty_never_goes_below_zero_points():
 
 
 def test_the_course_sets_its_rule_in_nbgrader_config():
-    assert grades.late_penalty_per_day(ROOT) == instructor.course_config(ROOT).Course.late_penalty_per_day
+    assert grades.late_penalty_per_day(ROOT) == Course.at(ROOT).config.Course.late_penalty_per_day
 
 
 def test_a_wrong_rule_is_refused_with_the_fix(tmp_path):
@@ -44,7 +45,7 @@ def test_the_exports_follow_the_roster_and_report_who_is_missing(tmp_path, monke
     from nbgrader.api import Gradebook
 
     from dlcourse.host import hub
-    from dlcourse.host.submission import nbgrader_environment
+    from dlcourse.host.nbgrader_process import nbgrader_environment
 
     monkeypatch.setenv("PATH", nbgrader_environment()["PATH"])  # a new gradebook runs nbgrader's alembic
     (tmp_path / "nbgrader_config.py").write_text(

@@ -19,7 +19,6 @@ from datetime import timedelta
 import nbformat
 import pytest
 from nbconvert import HTMLExporter
-from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 from nbgrader.validator import Validator
 from traitlets.config.loader import PyFileConfigLoader
@@ -28,7 +27,8 @@ from conftest import ROOT
 from dlcourse.host import grader, instructor
 from dlcourse.host.submission import Limits
 from submissions import (SOLUTION_MARK, cell_scores, expected_scores, fill, hidden_test_lines, max_scores,
-                         new_course, save_report, solution_code, solved, student_version, submit, without)
+                         new_course, open_gradebook, save_report, solution_code, solved, student_version, submit,
+                         without)
 
 ASSIGNMENTS = instructor.assignments(ROOT)
 A1, A2, A3 = "a1_layers_units", "a2_dropout_l2", "a3_regression"
@@ -76,11 +76,14 @@ def test_no_solution_or_hidden_test_reaches_the_students():
 
 @pytest.mark.slow
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_validate_passes_the_solution_and_fails_the_blank_version(assignment, course, monkeypatch):
+def test_validate_passes_the_solution_and_fails_the_blank_version(assignment, course, monkeypatch, tmp_path):
     # The validator runs in this process: drop the variable as nbgrader_environment() does for subprocesses.
     monkeypatch.delenv("PYTEST_CURRENT_TEST")
     validator = Validator(config=PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config())
-    problems = validator.validate(str(course / "solutions" / assignment / f"{assignment}.ipynb"))
+    # What a student validates: the student version (no hidden tests) with the solution typed in.
+    answered = tmp_path / f"{assignment}.ipynb"
+    nbformat.write(solved(assignment), answered)
+    problems = validator.validate(str(answered))
     assert problems == {}, f"{assignment}: nbgrader validate reports {problems}"
     blank = validator.validate(str(course / "assignments" / assignment / f"{assignment}.ipynb"))
     assert blank.get("failed"), f"{assignment}: validate passed an unsolved student version"
@@ -397,15 +400,14 @@ def test_a_dying_kernel_a_memory_bomb_and_broken_json_affect_only_that_student(c
 @pytest.mark.slow
 def test_grading_again_gives_the_same_scores_and_keeps_hand_grades(course, graded_class):
     before = cell_scores(course, A3, "partial")
-    from nbgrader.api import Gradebook
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with open_gradebook(course) as gradebook:
         gradebook.find_grade("written_answer", A3, A3, "partial").manual_score = 3
         gradebook.db.commit()
     skipped = grader.autograde_class(course, A3, ["partial"], workers=1, progress=False)
     assert [o.status for o in skipped] == ["skipped"], "an already graded student was graded again without --force"
     [again] = grader.autograde_class(course, A3, ["partial"], workers=1, force=True, progress=False)
     assert again.status == "graded" and cell_scores(course, A3, "partial") == before
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with open_gradebook(course) as gradebook:
         assert gradebook.find_grade("written_answer", A3, A3, "partial").manual_score == 3, "a hand grade was lost"
 
 
@@ -471,7 +473,7 @@ def test_release_sets_the_due_dates_and_late_submissions_show_as_late(course):
     """The due dates of nbgrader_config.py reach the gradebook, and a submission
     collected after its due date is late once graded (on time one is not)."""
     dates = instructor.due_dates(course)
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with open_gradebook(course) as gradebook:
         for assignment in ASSIGNMENTS:
             assert gradebook.find_assignment(assignment).duedate == parse_utc(dates[assignment])
     due = parse_utc(dates[A1])
@@ -479,6 +481,6 @@ def test_release_sets_the_due_dates_and_late_submissions_show_as_late(course):
         submit(course, student, A1, student_version(A1))
         (course / "submitted" / student / A1 / "timestamp.txt").write_text(f"{when:%Y-%m-%d %H:%M:%S.%f} UTC")
     grader.autograde_class(course, A1, ["on_time", "late"], workers=2, progress=False)
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with open_gradebook(course) as gradebook:
         late = {s: gradebook.find_submission(A1, s).total_seconds_late for s in ("on_time", "late")}
     assert late == {"on_time": 0, "late": 5 * 3600}, f"seconds late: {late}"

@@ -12,11 +12,12 @@ from keras import layers
 
 from conftest import ROOT
 from dlcourse import grading
-from dlcourse.host import cheats, feedback, grader, merge, sandbox, submission
+from dlcourse.host import cheats, feedback, grader, instructor, merge, sandbox, submission
+from dlcourse.host.course import Course
 from dlcourse.host.cli import main
 from submissions import fill, solution_code, student_version
 
-ASSIGNMENTS = ["a1_layers_units", "a2_dropout_l2", "a3_regression"]
+ASSIGNMENTS = instructor.assignments(ROOT)
 
 HONEST = {
     "magics": "%matplotlib inline\nimport matplotlib.pyplot as plt",
@@ -190,9 +191,10 @@ def test_a_job_carries_the_release_version_the_submission_and_a_scoped_gradebook
 
     course = new_course(tmp_path / "course")
     submit(course, "alice", "a3_regression", student_version("a3_regression"))
-    [job] = grader.make_jobs(course, "a3_regression", ["alice"], submission.Limits())
+    [job] = grader.make_jobs(course, "a3_regression", ["alice"], submission.Limits().for_course(Course.at(course)))
     assert set(job.release) == set(job.submission) == {"a3_regression.ipynb"}
-    assert job.release["a3_regression.ipynb"] == (course / "assignments/a3_regression/a3_regression.ipynb").read_bytes()
+    released = Course.at(course).release("a3_regression") / "a3_regression.ipynb"
+    assert job.release["a3_regression.ipynb"] == released.read_bytes()
     scoped = tmp_path / "scoped.db"
     scoped.write_bytes(job.gradebook)
     with Gradebook(f"sqlite:///{scoped}") as gradebook:
@@ -213,7 +215,7 @@ def test_the_wall_time_limit_stops_the_whole_process_tree():
     # This run's own child: another test run on the machine may have a `sleep 300` of its own.
     child = ["sleep", "300", f"0.{os.getpid()}"]
     code = f"import subprocess, time\nsubprocess.Popen({child!r})\ntime.sleep(300)"
-    process, (error, _) = _supervised(code, submission.Limits(wall_seconds=3))
+    process, (error, _) = _supervised(code, submission.Limits(wall_seconds=3).for_course(Course.at(ROOT)))
     assert error and "wall-time limit of 3 s" in error
     assert process.poll() is not None
     assert not [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == child], \
@@ -222,7 +224,7 @@ def test_the_wall_time_limit_stops_the_whole_process_tree():
 
 def test_the_memory_limit_stops_a_memory_bomb():
     code = "import time\nhoard = [bytearray(50 * 2**20) for _ in range(40)]\ntime.sleep(60)"
-    process, (error, peak) = _supervised(code, submission.Limits(memory_mb=500))
+    process, (error, peak) = _supervised(code, submission.Limits(memory_mb=500).for_course(Course.at(ROOT)))
     assert error and "memory limit of 500 MB" in error and peak > 500
     assert process.poll() is not None
 

@@ -18,12 +18,11 @@ from pathlib import Path
 import nbformat
 import psutil
 import pytest
-from nbgrader.api import Gradebook
 
 from dlcourse.host import cheats, grader
 from dlcourse.host.submission import Limits
-from submissions import (cell_scores, expected_scores, fill, new_course, save_report, solved, student_version,
-                         submit, with_cell)
+from submissions import (cell_scores, expected_scores, fill, new_course, open_gradebook, save_report, solved,
+                         student_version, submit, with_cell)
 
 A3 = "a3_regression"
 MARKER = "dlcourse-hostile-7f3a"  # in the command line of every process an attack leaves behind
@@ -222,7 +221,7 @@ def hostile(tmp_path_factory):
         submit(course, student, A3, notebook)
     # A graded earlier student, whose rows must survive the attacks.
     grader.autograde_class(course, A3, ["honest_blank"], workers=1, progress=False)
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with open_gradebook(course) as gradebook:
         gradebook.find_grade("written_answer", A3, A3, "honest_blank").manual_score = 1
         gradebook.db.commit()
         before_rows = _rows(gradebook, exclude=set(attacks(course, 0)) | {"honest"})
@@ -241,7 +240,7 @@ def hostile(tmp_path_factory):
     save_report("hostile", A3, outcomes)
     time.sleep(1)
     listener.close()
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with open_gradebook(course) as gradebook:
         after_rows = _rows(gradebook, exclude=set(students))
     return {"course": course, "outcomes": {o.student: o for o in outcomes}, "before": before,
             "after": snapshot(course), "rows": (before_rows, after_rows), "connections": listener.connections}
@@ -263,7 +262,7 @@ def test_no_attack_gains_a_point_and_every_attack_is_flagged(hostile, student):
     assert set(counted.values()) == {0.0}, f"{student} has autograded points counted before review: {counted}"
     if student not in DEFEATS_TESTS:
         assert outcome.earned == 0, f"{student} earned {outcome.earned} points with no answer in it"
-    with Gradebook(f"sqlite:///{hostile['course'] / 'gradebook.db'}") as gradebook:
+    with open_gradebook(hostile['course']) as gradebook:
         grades = gradebook.find_submission_notebook(A3, A3, student).grades
         assert all(g.manual_score is None for g in grades), f"{student} set its own manual score"
 

@@ -27,13 +27,13 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
-from nbgrader.api import Gradebook
 
 from conftest import ROOT, free_port
 from dlcourse.datasets import files
 from dlcourse.host import edition, exchange, hub, instructor
-from dlcourse.host.submission import nbgrader_environment
-from submissions import hidden_test_lines, max_scores, solution_code
+from dlcourse.host.course import Course
+from dlcourse.host.nbgrader_process import nbgrader_environment
+from submissions import hidden_test_lines, max_scores, open_gradebook, solution_code
 from browsing import (Steps, cells, close_dialog, dialog_text, launched, menu, open_notebook, save, set_source,
                       validate_button)
 
@@ -58,12 +58,11 @@ def write_roster(path, rows):
 def course_copy(path):
     """A course directory like the repository's: what the edition and grading need."""
     path.mkdir(parents=True)
-    for name in (*edition.COPIED, "solutions", "nbgrader_config.py"):
-        source = ROOT / name
-        if source.is_dir():
-            shutil.copytree(source, path / name, ignore=shutil.ignore_patterns(*edition.LEFT_OUT))
-        else:
-            shutil.copy2(source, path / name)
+    layout = Course.at(ROOT)
+    for folder in (layout.lectures, layout.source(), layout.release(), ROOT / "dlcourse"):
+        shutil.copytree(folder, path / folder.relative_to(ROOT), ignore=edition.leave_out(folder))
+    for name in (*edition.COPIED_FILES, "nbgrader_config.py"):
+        shutil.copy2(ROOT / name, path / name)
     instructor.release(path)
     return path
 
@@ -317,7 +316,7 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
     assert "Successfully autograded" in logs[ANA], logs[ANA][:2000]
     assert "review" in logs[BEN] and "solutions" in logs[BEN], f"the hostile submission was not flagged:\n{logs[BEN]}"
     autograded = sum(max_scores(course, A1).values())
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with open_gradebook(course) as gradebook:
         assert gradebook.find_submission(A1, ANA).score == autograded, "ana's solution lost points"
 
     with STEPS.step(prof, "instructor-grades-the-written-answer-by-hand"):
@@ -346,7 +345,7 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
             answer = prof.request.get(f"{url}/user/{INSTRUCTOR}/formgrader/export/{lms}.csv")
             assert answer.ok and "attachment" in answer.headers["content-disposition"], (lms, answer.status)
             downloads[lms] = list(csv.DictReader(answer.text().splitlines()))
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with open_gradebook(course) as gradebook:
         total = gradebook.find_submission(A1, ANA).score
     canvas = {row["SIS Login ID"]: row for row in downloads["canvas"][1:]}
     moodle = {row["Username"]: row for row in downloads["moodle"]}
@@ -364,7 +363,7 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
         assert html, f"{name} got no feedback file under {home}"
         assert not [line for line in hidden if line in html[0]], f"{name}'s feedback shows hidden tests"
         if name == ANA:
-            with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+            with open_gradebook(course) as gradebook:
                 total = gradebook.find_submission(A1, ANA).score
             assert total == autograded + written
             assert f"{total:.1f}" in html[0] or f"{total:g}" in html[0], f"ana's feedback lacks her score {total}"
@@ -438,7 +437,7 @@ def test_running_setup_again_with_a_longer_roster_adds_only_the_newcomer(term):
     before = {"shadow": {n: line for n in (INSTRUCTOR, ANA, BEN)
                          for line in Path("/etc/shadow").read_text().splitlines() if line.startswith(f"{n}:")},
               "files": {str(p): p.read_bytes() for p in course.rglob("*") if p.is_file() and p.name != "gradebook.db"}}
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with open_gradebook(course) as gradebook:
         scores = {(s.student.id, s.assignment.name): s.score for a in gradebook.assignments for s in a.submissions}
     write_roster(term["roster"], LONGER_ROSTER)
     started = time.monotonic()
@@ -451,7 +450,7 @@ def test_running_setup_again_with_a_longer_roster_adds_only_the_newcomer(term):
     assert after_shadow == before["shadow"], "a password of someone already there changed"
     changed = [p for p, data in before["files"].items() if not Path(p).is_file() or Path(p).read_bytes() != data]
     assert not changed, f"files changed: {changed[:5]}"
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with open_gradebook(course) as gradebook:
         assert scores == {(s.student.id, s.assignment.name): s.score for a in gradebook.assignments
                           for s in a.submissions}, "a grade changed"
         assert gradebook.find_student(LATECOMER).lms_user_id == "20260003"

@@ -7,7 +7,7 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from conftest import ROOT
 from dlcourse import jupyter
-from dlcourse.host.submission import nbgrader_environment
+from dlcourse.host.nbgrader_process import nbgrader_environment
 
 
 def load_config():

@@ -11,6 +11,8 @@ the tests re-executes only the notebooks whose inputs changed. A fresh clone,
 as in CI, has no cache; `rm -r build/cache` (or `make clean`) empties it.
 """
 
+from dataclasses import replace
+
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -21,6 +23,7 @@ from conftest import ROOT
 LECTURES = runner.find_notebooks([ROOT / "lectures"])
 SOLUTIONS = runner.find_notebooks([ROOT / "solutions"])
 STUDENT_VERSIONS = runner.find_notebooks([ROOT / "assignments"])
+OPTIONS = runner.RunOptions(output_dir=ROOT / "build" / "executed", progress=False, cache_dir=ROOT / "build" / "cache")
 
 
 def test_every_lecture_has_bands():
@@ -31,7 +34,7 @@ def test_every_lecture_has_bands():
 @pytest.mark.slow
 @pytest.mark.parametrize("path", LECTURES, ids=lambda p: str(p.relative_to(ROOT)))
 def test_lecture_runs_and_meets_its_bands(path):
-    result = runner.run_notebook(path, ROOT / "build" / "executed", progress=False, cache_dir=ROOT / "build" / "cache")
+    result = runner.run_notebook(path, OPTIONS)
     assert result.error is None, f"{path.name} failed: {result.error}"
     missed = [f"{c.band}: got {c.value} (slides: {c.slide})" for c in result.checks if not c.ok]
     assert not missed, f"{path.name} missed its bands: {missed}"
@@ -40,8 +43,7 @@ def test_lecture_runs_and_meets_its_bands(path):
 @pytest.mark.slow
 @pytest.mark.parametrize("path", SOLUTIONS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_solution_runs_top_to_bottom(path):
-    result = runner.run_notebook(path, ROOT / "build" / "executed", fast=True, progress=False,
-                                 cache_dir=ROOT / "build" / "cache")
+    result = runner.run_notebook(path, replace(OPTIONS, fast=True))
     assert result.error is None, f"{path.name} failed: {result.error}"
 
 

@@ -21,12 +21,17 @@ def write_notebook(path, *sources, parameters="FAST = False"):
     return path
 
 
+def quiet(output_dir, **options):
+    """Run options for a test: into ``output_dir``, without papermill's progress bar."""
+    return runner.RunOptions(output_dir=output_dir, progress=False, **options)
+
+
 RECORD = "from dlcourse import results\nresults.record(test_accuracy=0.5 if FAST else 0.99, epochs=[1, 2])"
 
 
 def test_records_are_read_from_the_executed_notebook(tmp_path):
     nb = write_notebook(tmp_path / "demo.ipynb", RECORD)
-    result = runner.run_notebook(nb, tmp_path / "out", progress=False)
+    result = runner.run_notebook(nb, quiet(tmp_path / "out"))
     assert result.error is None
     assert result.metrics == {"test_accuracy": 0.99, "epochs": [1, 2]}
     assert recorded.read(result.output) == result.metrics
@@ -35,14 +40,14 @@ def test_records_are_read_from_the_executed_notebook(tmp_path):
 
 def test_fast_mode_goes_through_the_parameters_cell(tmp_path):
     nb = write_notebook(tmp_path / "demo.ipynb", RECORD)
-    result = runner.run_notebook(nb, tmp_path / "out", fast=True, progress=False)
+    result = runner.run_notebook(nb, quiet(tmp_path / "out", fast=True))
     assert result.metrics["test_accuracy"] == 0.5
     assert result.checks == [] and result.ok
 
 
 def test_bands_are_checked_on_full_runs(tmp_path):
     nb = write_notebook(tmp_path / "01_mnist.ipynb", RECORD.replace("0.99", "0.5"))
-    result = runner.run_notebook(nb, tmp_path / "out", progress=False)
+    result = runner.run_notebook(nb, quiet(tmp_path / "out"))
     assert [c.ok for c in result.checks] == [False] and not result.ok
     assert "MISSED" in runner.format_summary([result])
 
@@ -57,14 +62,14 @@ def test_band_arithmetic():
 
 def test_a_failing_cell_is_reported_with_its_source(tmp_path):
     nb = write_notebook(tmp_path / "broken.ipynb", "x = 1", "y = x / 0")
-    result = runner.run_notebook(nb, tmp_path / "out", progress=False)
+    result = runner.run_notebook(nb, quiet(tmp_path / "out"))
     assert not result.ok
     assert "ZeroDivisionError" in result.error and "y = x / 0" in result.error
 
 
 def test_a_kernel_that_dies_is_reported_with_its_cell(tmp_path):
     nb = write_notebook(tmp_path / "dies.ipynb", "x = 1", "import os\nos._exit(1)", "y = 2")
-    result = runner.run_notebook(nb, tmp_path / "out", progress=False)
+    result = runner.run_notebook(nb, quiet(tmp_path / "out"))
     assert "the kernel died while running cell 3, which starts `import os`" in result.error, result.error
 
 
@@ -75,14 +80,14 @@ def test_a_kernel_that_never_starts_is_blamed_on_the_machine(tmp_path, monkeypat
     (spec / "kernel.json").write_text(json.dumps({"argv": ["sh", "-c", "exit 1", "{connection_file}"],
                                                   "display_name": "broken", "language": "python"}))
     monkeypatch.setenv("JUPYTER_PATH", str(tmp_path / "jupyter"))
-    result = runner.run_notebook(write_notebook(tmp_path / "any.ipynb", "x = 1"), tmp_path / "out", progress=False)
+    result = runner.run_notebook(write_notebook(tmp_path / "any.ipynb", "x = 1"), quiet(tmp_path / "out"))
     assert "the kernel did not start, so no cell ran" in result.error and "make venv" in result.error, result.error
 
 
 def test_a_notebook_that_runs_too_long_is_stopped(tmp_path):
     """Each of its cells is short, but together they pass the notebook's limit."""
     nb = write_notebook(tmp_path / "slow.ipynb", *["import time\ntime.sleep(2)"] * 30)
-    result = runner.run_notebook(nb, tmp_path / "out", timeout=5, cell_timeout=60, progress=False)
+    result = runner.run_notebook(nb, quiet(tmp_path / "out", timeout=5, cell_timeout=60))
     assert "timed out after 5 s" in result.error
     assert result.seconds < 40
 
@@ -92,7 +97,7 @@ def test_stopping_a_notebook_spares_processes_that_were_there_before(tmp_path):
     bystander = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
     try:
         nb = write_notebook(tmp_path / "slow.ipynb", "import time\ntime.sleep(60)")
-        result = runner.run_notebook(nb, tmp_path / "out", timeout=5, cell_timeout=60, progress=False)
+        result = runner.run_notebook(nb, quiet(tmp_path / "out", timeout=5, cell_timeout=60))
         assert "timed out after 5 s" in result.error
         assert bystander.poll() is None, "the runner killed a process that was not its kernel"
     finally:
@@ -101,7 +106,7 @@ def test_stopping_a_notebook_spares_processes_that_were_there_before(tmp_path):
 
 def test_a_cell_that_runs_too_long_is_stopped(tmp_path):
     nb = write_notebook(tmp_path / "slow_cell.ipynb", "import time\ntime.sleep(120)")
-    result = runner.run_notebook(nb, tmp_path / "out", timeout=600, cell_timeout=3, progress=False)
+    result = runner.run_notebook(nb, quiet(tmp_path / "out", timeout=600, cell_timeout=3))
     assert "a cell ran longer than 3 s" in result.error and "--cell-timeout" in result.error
     assert result.seconds < 60
 
@@ -110,7 +115,7 @@ def test_a_corrupt_notebook_gets_a_clear_error(tmp_path):
     bad = tmp_path / "corrupt.ipynb"
     bad.write_text('{"cells": [ ')
     with pytest.raises(runner.NotebookError, match="corrupt.ipynb is not a valid notebook.*Fix"):
-        runner.run([bad], tmp_path / "out")
+        runner.run([bad], runner.RunOptions(output_dir=tmp_path / "out"))
 
 
 def run_cli(*args):
@@ -152,8 +157,8 @@ def runs_so_far(tmp_path):
 
 def test_an_unchanged_notebook_comes_from_the_cache(tmp_path):
     nb = write_notebook(tmp_path / "demo.ipynb", COUNT_RUNS)
-    first = runner.run_notebook(nb, tmp_path / "out", progress=False, cache_dir=tmp_path / "cache")
-    again = runner.run_notebook(nb, tmp_path / "out2", progress=False, cache_dir=tmp_path / "cache")
+    first = runner.run_notebook(nb, quiet(tmp_path / "out", cache_dir=tmp_path / "cache"))
+    again = runner.run_notebook(nb, quiet(tmp_path / "out2", cache_dir=tmp_path / "cache"))
     assert runs_so_far(tmp_path) == 1, "the unchanged notebook was executed again"
     assert (first.cached, again.cached) == (False, True)
     assert again.metrics == first.metrics == {"runs": 1}, "the cached executed notebook was not copied"
@@ -163,11 +168,11 @@ def test_an_unchanged_notebook_comes_from_the_cache(tmp_path):
 
 def test_a_changed_notebook_is_executed_again(tmp_path):
     nb = write_notebook(tmp_path / "demo.ipynb", COUNT_RUNS)
-    runner.run_notebook(nb, tmp_path / "out", progress=False, cache_dir=tmp_path / "cache")
+    runner.run_notebook(nb, quiet(tmp_path / "out", cache_dir=tmp_path / "cache"))
     write_notebook(nb, COUNT_RUNS, "print('one more cell')")
-    result = runner.run_notebook(nb, tmp_path / "out", progress=False, cache_dir=tmp_path / "cache")
+    result = runner.run_notebook(nb, quiet(tmp_path / "out", cache_dir=tmp_path / "cache"))
     assert not result.cached and result.metrics == {"runs": 2}
-    fast = runner.run_notebook(nb, tmp_path / "out", fast=True, progress=False, cache_dir=tmp_path / "cache")
+    fast = runner.run_notebook(nb, quiet(tmp_path / "out", fast=True, cache_dir=tmp_path / "cache"))
     assert not fast.cached, "a fast run was served the full run's notebook"
 
 
@@ -195,7 +200,7 @@ def test_the_key_covers_the_kernel_side_package_and_not_the_host_side(tmp_path, 
 def test_a_failed_run_is_not_cached(tmp_path):
     nb = write_notebook(tmp_path / "demo.ipynb", COUNT_RUNS, "1 / 0")
     for _ in range(2):
-        result = runner.run_notebook(nb, tmp_path / "out", progress=False, cache_dir=tmp_path / "cache")
+        result = runner.run_notebook(nb, quiet(tmp_path / "out", cache_dir=tmp_path / "cache"))
         assert result.error and not result.cached
     assert runs_so_far(tmp_path) == 2
     assert not list((tmp_path / "cache").glob("*")), "a failed run left an entry"
@@ -203,7 +208,7 @@ def test_a_failed_run_is_not_cached(tmp_path):
 
 def test_the_summary_names_long_cells_that_show_no_progress(tmp_path):
     nb = write_notebook(tmp_path / "demo.ipynb", "import time\ntime.sleep(1.5)", "time.sleep(1.5)\nprint('done')")
-    result = runner.run_notebook(nb, tmp_path / "out", progress=False)
+    result = runner.run_notebook(nb, quiet(tmp_path / "out"))
     executed = nbformat.read(result.output, as_version=4)
     assert runner.silent_long_cells(executed, seconds=1) == ["[1] import time (2 s)"]
     assert result.silent_cells == [], "a 1.5 s cell is not a long one"
@@ -221,7 +226,7 @@ def test_notebooks_run_side_by_side_and_come_back_in_their_order(tmp_path):
     for name in ("a", "b"):
         write_notebook(tmp_path / f"{name}.ipynb", WINDOW)
     write_notebook(tmp_path / "c_broken.ipynb", "1 / 0")
-    results = runner.run([tmp_path], tmp_path / "out", progress=False, summary_dir=tmp_path / "build", jobs=2)
+    results = runner.run([tmp_path], quiet(tmp_path / "out"), summary_dir=tmp_path / "build", jobs=2)
     assert [Path(r.notebook).name for r in results] == ["a.ipynb", "b.ipynb", "c_broken.ipynb"]
     a, b, broken = results
     assert a.ok and b.ok and "ZeroDivisionError" in broken.error, "one failure must not stop the others"

@@ -17,7 +17,7 @@ import pytest
 from distributed import LocalCluster
 
 from dlcourse.host import grader, sandbox, submission
-from dlcourse.host.submission import nbgrader_environment
+from dlcourse.host.nbgrader_process import nbgrader_environment
 from submissions import cell_scores, expected_scores, new_course, solved, submit
 from test_grading_pipeline import VARIANTS
 

@@ -19,7 +19,7 @@ from conftest import ROOT
 from dlcourse import jupyter
 from dlcourse.datasets import files
 from dlcourse.host import edition
-from dlcourse.host.submission import nbgrader_environment
+from dlcourse.host.nbgrader_process import nbgrader_environment
 
 REGION = re.compile(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
 
@@ -175,3 +175,10 @@ def test_the_edition_sets_itself_up_and_runs_a_lecture_and_an_assignment(student
         f"the student version should stop at its first unsolved exercise, not at {[e['ename'] for e in errors]}")
     setup_cell = next(c for c in executed.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup")
     assert setup_cell.execution_count and not any(o.get("name") == "stderr" for o in setup_cell.outputs)
+
+
+def test_only_the_top_level_readme_of_the_student_versions_is_left_out(tmp_path):
+    root = tmp_path / "assignments"
+    ignore = edition.leave_out(root, ("README.md",))
+    assert ignore(str(root), ["README.md", "a1", "__pycache__"]) == {"README.md", "__pycache__"}
+    assert ignore(str(root / "a1"), ["README.md", "a1.ipynb", ".ipynb_checkpoints"]) == {".ipynb_checkpoints"}

@@ -3,12 +3,16 @@ and CI. Nothing here is imported by a notebook, and the student edition
 leaves this package out.
 
 - :mod:`dlcourse.host.cli` -- ``python -m dlcourse``: one subcommand each.
+- :mod:`dlcourse.host.course` -- the course directory and its settings, from nbgrader_config.py.
+- :mod:`dlcourse.host.errors` -- the base class of the errors a user must fix.
 - :mod:`dlcourse.host.runner` -- execute notebooks with papermill and summarise.
 - :mod:`dlcourse.host.recorded` -- read back the metrics a notebook recorded.
 - :mod:`dlcourse.host.bands` -- the slides' reference results and accepted bands.
 - :mod:`dlcourse.host.instructor` -- nbgrader's release, feedback and export steps.
 - :mod:`dlcourse.host.grader` -- autograde a class in parallel on Dask.
 - :mod:`dlcourse.host.submission` -- grade one submission in a throwaway course.
+- :mod:`dlcourse.host.nbgrader_process` -- nbgrader as a subprocess: entry point, environment, failures explained.
+- :mod:`dlcourse.host.processes` -- supervise a process tree: limits, peak memory, kill.
 - :mod:`dlcourse.host.sandbox` -- the bubblewrap sandbox of a graded kernel.
 - :mod:`dlcourse.host.watch` -- inside that sandbox: report the kernel's attempts on other files.
 - :mod:`dlcourse.host.merge` -- the trusted merge of scores into the gradebook.
@@ -20,3 +24,7 @@ leaves this package out.
 - :mod:`dlcourse.host.formgrader` -- the formgrader's Autograde button, sandboxed.
 - :mod:`dlcourse.host.grades` -- grades out to Canvas and Moodle, with the late rule.
 """
+
+# The host side's entries in the package ``dlcourse/``, declared once: the
+# student edition leaves them out, and the executed-notebook cache ignores them.
+HOST_ONLY = ("host", "__main__.py")

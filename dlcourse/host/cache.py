@@ -5,7 +5,7 @@ changed. The key is a SHA-256 of:
 
 - the notebook file and the FAST flag;
 - every file of the kernel side of ``dlcourse/`` (what notebooks import;
-  ``dlcourse/host`` is not part of it, notebooks never import it);
+  the host side, :data:`dlcourse.host.HOST_ONLY`, is not part of it);
 - ``requirements.txt`` (the pinned versions), the Python version and the
   kernel's name;
 - the datasets' ``MANIFEST.json`` (the data's hashes).
@@ -24,13 +24,16 @@ from pathlib import Path
 from dlcourse import jupyter
 from dlcourse.datasets import files
 
+from . import HOST_ONLY
+
 PACKAGE = Path(__file__).resolve().parent.parent
 COURSE = PACKAGE.parent
 
 
 def kernel_side_files():
-    """Return the files of ``dlcourse/`` that notebooks can import, sorted."""
-    return sorted(p for p in PACKAGE.rglob("*.py") if "host" not in p.relative_to(PACKAGE).parts)
+    """Return the files of ``dlcourse/`` that notebooks can import (all but
+    :data:`dlcourse.host.HOST_ONLY`), sorted."""
+    return sorted(p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] not in HOST_ONLY)
 
 
 def key(notebook, fast=False):

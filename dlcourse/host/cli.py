@@ -16,7 +16,8 @@ import os
 import sys
 from pathlib import Path
 
-from . import edition, grader, grades, hub, instructor, merge, metadata, runner, sandbox, submission
+from . import edition, grader, grades, hub, instructor, merge, metadata, runner, submission
+from .errors import UserError
 
 
 def positive(text):
@@ -38,11 +39,13 @@ def build_parser():
     run = commands.add_parser("run", help="execute notebooks with papermill and print a summary")
     run.add_argument("paths", nargs="+", help="notebooks, or folders of notebooks")
     run.add_argument("--fast", action="store_true", help="quick smoke run: sets the FAST parameter; bands are not checked")
-    run.add_argument("--timeout", type=positive, default=runner.DEFAULT_TIMEOUT, metavar="SECONDS",
-                     help=f"stop a notebook that runs longer than this (default {runner.DEFAULT_TIMEOUT})")
-    run.add_argument("--cell-timeout", type=positive, default=runner.DEFAULT_CELL_TIMEOUT, metavar="SECONDS",
-                     help=f"stop a cell that runs longer than this (default {runner.DEFAULT_CELL_TIMEOUT})")
-    run.add_argument("--output-dir", default="build/executed", help="where executed notebooks go (default build/executed)")
+    defaults = runner.RunOptions()
+    run.add_argument("--timeout", type=positive, default=defaults.timeout, metavar="SECONDS",
+                     help=f"stop a notebook that runs longer than this (default {defaults.timeout})")
+    run.add_argument("--cell-timeout", type=positive, default=defaults.cell_timeout, metavar="SECONDS",
+                     help=f"stop a cell that runs longer than this (default {defaults.cell_timeout})")
+    run.add_argument("--output-dir", type=Path, default=defaults.output_dir,
+                     help=f"where executed notebooks go (default {defaults.output_dir})")
     run.add_argument("--summary-dir", default="build", help="where summary.md and summary.json go (default build)")
     run.add_argument("--cache", metavar="FOLDER",
                      help="take notebooks whose inputs did not change from this cache (development loop)")
@@ -53,7 +56,6 @@ def build_parser():
     release = commands.add_parser("release", help="regenerate assignments/ from solutions/")
     add_course(release)
 
-    limits = submission.Limits()
     autograde = commands.add_parser("autograde", help="autograde every submission in submitted/*/ASSIGNMENT")
     add_course(autograde)
     autograde.add_argument("assignment")
@@ -62,12 +64,12 @@ def build_parser():
                            help="grading processes on a local Dask cluster (default: the number of cores)")
     autograde.add_argument("--scheduler", metavar="tcp://HOST:PORT", help="grade on this existing Dask cluster instead")
     autograde.add_argument("--force", action="store_true", help="grade again students already graded")
-    autograde.add_argument("--wall-seconds", type=positive, default=limits.wall_seconds,
-                           help=f"time limit for one whole notebook (default {limits.wall_seconds})")
-    autograde.add_argument("--memory-mb", type=positive, default=limits.memory_mb,
-                           help=f"memory limit for one submission's grading (default {limits.memory_mb})")
-    autograde.add_argument("--cell-seconds", type=positive, default=limits.cell_seconds,
-                           help=f"time limit for one cell (default {limits.cell_seconds})")
+    autograde.add_argument("--wall-seconds", type=positive,
+                           help="time limit for one whole notebook (default: c.Course.submission_seconds)")
+    autograde.add_argument("--memory-mb", type=positive,
+                           help="memory limit for one submission's grading (default: c.Course.submission_memory_mb)")
+    autograde.add_argument("--cell-seconds", type=positive,
+                           help="time limit for one cell (default: c.Execute.timeout, as for Validate)")
     autograde.add_argument("--unsafe-no-sandbox", action="store_true",
                            help="run student code without isolation (only for code you trust)")
     autograde.add_argument("--summary", default="build/autograde-summary.json", help="where to write the outcomes as JSON")
@@ -102,8 +104,9 @@ def build_parser():
 
 
 def run_command(args):
-    results = runner.run(args.paths, args.output_dir, args.fast, args.timeout, args.cell_timeout, args.progress,
-                         args.summary_dir, args.cache, args.jobs)
+    options = runner.RunOptions(output_dir=args.output_dir, fast=args.fast, timeout=args.timeout,
+                                cell_timeout=args.cell_timeout, progress=args.progress, cache_dir=args.cache)
+    results = runner.run(args.paths, options, summary_dir=args.summary_dir, jobs=args.jobs)
     return 0 if all(r.ok for r in results) else 1
 
 
@@ -114,7 +117,8 @@ def release_command(args):
 
 def autograde_command(args):
     course = instructor.course_dir(args.course)
-    limits = submission.Limits(args.wall_seconds, args.memory_mb, args.cell_seconds, not args.unsafe_no_sandbox)
+    limits = submission.Limits(wall_seconds=args.wall_seconds, memory_mb=args.memory_mb,
+                               cell_seconds=args.cell_seconds, sandboxed=not args.unsafe_no_sandbox)
     if args.unsafe_no_sandbox:
         print("warning: grading WITHOUT a sandbox: student code can read and change everything you can.",
               file=sys.stderr)
@@ -194,8 +198,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (runner.NotebookError, instructor.CourseError, sandbox.SandboxUnavailable, edition.EditionError,
-            hub.HubError) as exc:
+    except UserError as exc:
         sys.exit(f"error: {exc}")
 
 

@@ -9,23 +9,29 @@ holds nothing of ``solutions/``, the gradebook, the instructor's tools
 (``dlcourse/host``) or any executed output.
 """
 
+import fnmatch
 import shutil
 from pathlib import Path
 
 import nbformat
 
-# Copied from the course as they are (folders whole, minus the host side and caches).
-COPIED = ("lectures", "assignments", "dlcourse", "requirements.txt", "environment.yml", "venv.mk")
-LEFT_OUT = ("host", "__main__.py", "__pycache__", ".ipynb_checkpoints", "*.egg-info",
-            "README.md")  # assignments/README.md is written for instructors
+from . import HOST_ONLY
+from .course import Course
+from .errors import UserError
+
+# Copied from the course as they are, besides the lectures, the student
+# versions and the kernel side of dlcourse/ (see publish).
+COPIED_FILES = ("requirements.txt", "environment.yml", "venv.mk")
+CACHES = ("__pycache__", ".ipynb_checkpoints", "*.egg-info")
 # Written for students: template file name -> name in the edition.
 TEMPLATES = {"README.md": "README.md", "Makefile": "Makefile", "pyproject.toml": "pyproject.toml",
-             "gitignore": ".gitignore"}
-CONFIG_END = "# --- instructor only below"
+             "gitignore": ".gitignore", "nbgrader_config.py": "nbgrader_config.py"}
+# The students' nbgrader configuration, which the instructor's loads first.
+STUDENT_CONFIG = Path(__file__).parent / "student" / "nbgrader_config.py"
 MARKER = ".dlcourse-edition"
 
 
-class EditionError(RuntimeError):
+class EditionError(UserError):
     """The output folder cannot take the edition, or the course is incomplete."""
 
 
@@ -41,18 +47,28 @@ def publish(course, output):
     if course == output or (course in output.parents and course / "build" not in output.parents):
         raise EditionError(f"{output} is inside the course. Fix: write the edition under build/ or outside the course.")
     clear(output)
-    for name in COPIED:
-        source = course / name
-        if source.is_dir():
-            shutil.copytree(source, output / name, ignore=shutil.ignore_patterns(*LEFT_OUT))
-        else:
-            shutil.copy2(source, output / name)
+    layout = Course.at(course)
+    folders = {layout.lectures: (),
+               layout.release(): ("README.md",),  # written for instructors
+               course / "dlcourse": HOST_ONLY}
+    for folder, at_top in folders.items():
+        shutil.copytree(folder, output / folder.relative_to(course), ignore=leave_out(folder, at_top))
+    for name in COPIED_FILES:
+        shutil.copy2(course / name, output / name)
     for template, name in TEMPLATES.items():
         shutil.copy2(Path(__file__).parent / "student" / template, output / name)
-    (output / "nbgrader_config.py").write_text(student_config(course))
     (output / MARKER).write_text("Written by `python -m dlcourse publish`; the next run replaces everything but .git.\n")
     check_no_outputs(output)
     return output
+
+
+def leave_out(root, at_top=()):
+    """Return a copytree ``ignore`` that leaves out caches anywhere, and the
+    names ``at_top`` directly in ``root``."""
+    def ignore(directory, names):
+        left = {n for n in names if any(fnmatch.fnmatch(n, pattern) for pattern in CACHES)}
+        return left | (set(at_top) & set(names) if Path(directory) == root else set())
+    return ignore
 
 
 def clear(output):
@@ -69,16 +85,6 @@ def clear(output):
                            "or a clone of the students' repository.")
     for path in found:
         shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
-
-
-def student_config(course):
-    """Return the course's nbgrader_config.py up to its instructor-only part
-    (course id, kernel, time limit and ignored warnings: what Validate uses)."""
-    text = (Path(course) / "nbgrader_config.py").read_text()
-    if CONFIG_END not in text:
-        raise EditionError(f"nbgrader_config.py has no line starting with {CONFIG_END!r}. "
-                           "Fix: put it before the instructor-only settings.")
-    return text[: text.index(CONFIG_END)].rstrip() + "\n"
 
 
 def check_no_outputs(output):

@@ -20,7 +20,8 @@ from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 
 from . import merge, sandbox, submission
-from .instructor import CourseError, check_assignment, submitted_students, unreadable_notebooks
+from .course import Course, CourseError
+from .instructor import submitted_students, unreadable_notebooks
 
 
 def scoped_gradebook(course, assignment):
@@ -28,7 +29,7 @@ def scoped_gradebook(course, assignment):
     ``assignment`` (its notebooks and cells) and no student."""
     with tempfile.TemporaryDirectory() as tmp:
         copy = Path(tmp) / "gradebook.db"
-        with sqlite3.connect(course / "gradebook.db") as source, sqlite3.connect(copy) as target:
+        with sqlite3.connect(Course.at(course).gradebook_path) as source, sqlite3.connect(copy) as target:
             source.backup(target)
         with Gradebook(f"sqlite:///{copy}") as gradebook:
             for student in [s.id for s in gradebook.students]:
@@ -47,23 +48,24 @@ def _files(folder):
 
 def timestamp(course, assignment, student):
     """Return the submission time nbgrader collected (timestamp.txt), or None."""
-    path = course / "submitted" / student / assignment / "timestamp.txt"
+    path = Course.at(course).submitted(student, assignment) / "timestamp.txt"
     return parse_utc(path.read_text().strip()) if path.is_file() else None
 
 
 def already_graded(course, assignment, student):
     """True when a finished merge left this student's autograded notebooks."""
-    folder = course / "autograded" / student / assignment
+    folder = Course.at(course).autograded(student, assignment)
     return folder.is_dir() and any(folder.glob("*.ipynb"))
 
 
 def make_jobs(course, assignment, students, limits):
     """Return one Job per student (their files read now)."""
-    config = (course / "nbgrader_config.py").read_bytes()
+    layout = Course.at(course)
+    config = (layout.root / "nbgrader_config.py").read_bytes()
     gradebook = scoped_gradebook(course, assignment)
-    release = _files(course / "assignments" / assignment)
+    release = _files(layout.release(assignment))
     return [submission.Job(assignment, s, config, gradebook, release,
-                           _files(course / "submitted" / s / assignment), limits) for s in students]
+                           _files(layout.submitted(s, assignment)), limits) for s in students]
 
 
 def _client(workers, scheduler):
@@ -89,18 +91,22 @@ def _class_to_grade(course, assignment, students, limits):
     Raises:
         CourseError, SandboxUnavailable: as :func:`autograde_class`.
     """
-    check_assignment(course, assignment)
+    layout = Course.at(course)
+    layout.check_assignment(assignment)
     if limits.sandboxed:
         sandbox.require_bwrap()
-    if not (course / "gradebook.db").exists():
-        raise CourseError(f"{course} has no gradebook.db. Fix: run `make release` (nbgrader generate_assignment) first.")
+    if not layout.gradebook_path.exists():
+        raise CourseError(f"{course} has no gradebook ({layout.gradebook_path}). "
+                          "Fix: run `make release` (nbgrader generate_assignment) first.")
     everyone = students or submitted_students(course, assignment)
     if not everyone:
-        raise CourseError(f"No submissions in {course}/submitted/*/{assignment}. Fix: collect them first (nbgrader collect).")
+        raise CourseError(f"No submissions in {layout.submitted('*', assignment)}. "
+                          "Fix: collect them first (nbgrader collect).")
     for student in everyone:
-        if not (course / "submitted" / student / assignment).is_dir():
-            raise CourseError(f"{student} has no submission of {assignment} (no {course}/submitted/{student}/"
-                              f"{assignment}). Fix: check the name, or collect it first (nbgrader collect).")
+        folder = layout.submitted(student, assignment)
+        if not folder.is_dir():
+            raise CourseError(f"{student} has no submission of {assignment} (no {folder}). "
+                              "Fix: check the name, or collect it first (nbgrader collect).")
     return everyone
 
 
@@ -115,6 +121,7 @@ def autograde_class(course, assignment, students=None, workers=None, scheduler=N
             bwrap or a worker cannot start a sandboxed kernel (checked before
             its first submission); results merged before that stay.
     """
+    limits = limits.for_course(Course.at(course))
     everyone = _class_to_grade(course, assignment, students, limits)
     outcomes = {s: merge.Merged(s, "skipped", reasons=["already graded (use --force to grade again)"])
                 for s in everyone if not force and already_graded(course, assignment, s)}
@@ -143,7 +150,7 @@ def _grade_on_dask(course, assignment, students, workers, scheduler, limits, pro
             try:
                 result = future.result()
             except Exception as exc:  # the job itself failed (e.g. Dask gave up after workers died running it)
-                result = submission.Result(futures[future], error=f"grading failed on the worker: {exc!r}")
+                result = submission.SubmissionResult(futures[future], error=f"grading failed on the worker: {exc!r}")
             if result.machine_fault:  # no kernel can run on that worker: nobody is marked for it
                 client.cancel(list(futures))
                 raise sandbox.SandboxUnavailable(f"On worker {result.worker or '?'}: {result.error}")

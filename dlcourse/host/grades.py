@@ -27,6 +27,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 
 from . import instructor
+from .course import Course
 
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 MOODLE_COLUMNS = ("ID number", "Username", "Full name")
@@ -47,7 +48,7 @@ def late_penalty_per_day(course):
     Raises:
         instructor.CourseError: it is not a number from 0 to 1.
     """
-    value = instructor.course_config(course).Course.get("late_penalty_per_day", 0)
+    value = Course.at(course).setting("late_penalty_per_day", 0)
     if not isinstance(value, (int, float)) or not 0 <= value <= 1:
         raise instructor.CourseError(f"c.Course.late_penalty_per_day = {value!r} in nbgrader_config.py. "
                                      "Fix: a fraction of the points per day late, from 0 to 1 (0.1 for 10%).")
@@ -68,7 +69,7 @@ def collect(course, people):
     per_day = late_penalty_per_day(course)
     students = [p for p in people if not p.staff]
     grades, problems = {}, []
-    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}", instructor.course_id(course)) as gradebook:
+    with Gradebook(Course.at(course).gradebook_url, instructor.course_id(course)) as gradebook:
         names = [a.name for a in gradebook.assignments]
         for person in students:
             grades[person.username] = {}

@@ -33,6 +33,8 @@ from nbgrader.api import Gradebook
 from ..datasets import files
 from ..jupyter import INSTRUCTOR_LAB_EXTENSIONS, INSTRUCTOR_SERVER_EXTENSIONS, SANDBOXED_AUTOGRADE
 from . import edition, exchange, instructor
+from .course import Course
+from .errors import UserError
 
 ROSTER_COLUMNS = ("username", "full_name", "student_id", "role")
 STAFF_ROLES = ("instructor", "ta")
@@ -53,7 +55,7 @@ STUDENT_FOLDER = "~/course"
 SERVER_EXTENSIONS = (*INSTRUCTOR_SERVER_EXTENSIONS, SANDBOXED_AUTOGRADE)
 
 
-class HubError(RuntimeError):
+class HubError(UserError):
     """The roster, the machine or the course cannot make a hub; says the fix."""
 
 
@@ -292,11 +294,12 @@ def write_role_configs(hub, course):
 def add_to_gradebook(course, students, staff_gid):
     """Add or update the roster's students in the course's gradebook, with
     their names and the university's id (nbgrader's lms_user_id); return None."""
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}", instructor.course_id(course)) as gradebook:
+    layout = Course.at(course)
+    with Gradebook(layout.gradebook_url, layout.course_id) as gradebook:
         for person in students:
             first, _, last = person.full_name.partition(" ")
             gradebook.update_or_create_student(person.username, first_name=first, last_name=last,
                                                lms_user_id=person.student_id)
-    os.chown(course / "gradebook.db", 0, staff_gid)
-    os.chmod(course / "gradebook.db", 0o660)
+    os.chown(layout.gradebook_path, 0, staff_gid)
+    os.chmod(layout.gradebook_path, 0o660)
 

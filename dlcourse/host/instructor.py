@@ -7,6 +7,7 @@ Python, with this environment's ``bin/`` first on PATH (nbgrader needs its
 ``alembic`` there). Autograding is :mod:`dlcourse.host.grader`.
 """
 
+import glob
 import json
 import subprocess
 import sys
@@ -14,14 +15,9 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
-from traitlets.config.loader import PyFileConfigLoader
 
-from .submission import failure as nbgrader_failure
-from .submission import nbgrader_environment
-
-
-class CourseError(RuntimeError):
-    """The course directory or an assignment name is wrong."""
+from .course import Course, CourseError
+from .nbgrader_process import explain_failure, nbgrader_environment
 
 
 def course_dir(path="."):
@@ -30,11 +26,7 @@ def course_dir(path="."):
     Raises:
         CourseError: there is no nbgrader_config.py in it.
     """
-    path = Path(path).resolve()
-    if not (path / "nbgrader_config.py").is_file():
-        raise CourseError(f"{path} is not a course directory: it has no nbgrader_config.py. "
-                          "Fix: run from the repository root or pass --course DIR.")
-    return path
+    return Course.at(path).root
 
 
 def nbgrader(course, *args):
@@ -44,29 +36,23 @@ def nbgrader(course, *args):
 
 
 def assignments(course):
-    """Return the assignment names: the folders of solutions/."""
-    return sorted(p.name for p in (course / "solutions").iterdir() if p.is_dir() and not p.name.startswith("."))
+    """Return the assignment names: the folders of the source folder (solutions/)."""
+    return Course.at(course).assignments()
 
 
 def check_assignment(course, assignment):
     """Raise CourseError unless ``assignment`` is one of the course's."""
-    if assignment not in assignments(course):
-        raise CourseError(f"No assignment {assignment!r}; the course has {', '.join(assignments(course))}.")
+    Course.at(course).check_assignment(assignment)
 
 
 def failure(result):
     """Return nbgrader's error lines from a failed run (a CompletedProcess)."""
-    return nbgrader_failure(result.stdout + result.stderr)
-
-
-def course_config(course):
-    """Return the course's nbgrader_config.py, loaded (a traitlets Config)."""
-    return PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config()
+    return explain_failure(result.stdout + result.stderr)
 
 
 def course_id(course):
     """Return ``c.CourseDirectory.course_id`` from nbgrader_config.py."""
-    return course_config(course).CourseDirectory.course_id
+    return Course.at(course).course_id
 
 
 def due_dates(course):
@@ -75,7 +61,7 @@ def due_dates(course):
     Raises:
         CourseError: an assignment has no due date, or one names no assignment.
     """
-    dates = dict(course_config(course).Course.get("due_dates", {}))
+    dates = dict(Course.at(course).setting("due_dates", {}))
     missing, unknown = set(assignments(course)) - set(dates), set(dates) - set(assignments(course))
     if missing or unknown:
         raise CourseError(f"c.Course.due_dates in nbgrader_config.py lacks {sorted(missing)} and names unknown "
@@ -96,7 +82,7 @@ def release(course):
         result = nbgrader(course, "generate_assignment", assignment, "--force")
         if result.returncode != 0:
             raise CourseError(f"nbgrader could not generate {assignment}:\n{failure(result)}")
-    with Gradebook(f"sqlite:///{Path(course) / 'gradebook.db'}") as gradebook:  # nbgrader made it
+    with Gradebook(Course.at(course).gradebook_url) as gradebook:  # nbgrader made it
         for assignment, due in dates.items():
             gradebook.update_or_create_assignment(assignment, duedate=parse_utc(due))
     return assignments(course)
@@ -104,7 +90,7 @@ def release(course):
 
 def submitted_students(course, assignment):
     """Return the ids of the students with a submission of ``assignment``."""
-    folder = course / "submitted"
+    folder = Course.at(course).submitted()
     if not folder.is_dir():
         return []
     return sorted(p.parent.name for p in folder.glob(f"*/{assignment}") if p.is_dir())
@@ -113,7 +99,7 @@ def submitted_students(course, assignment):
 def unreadable_notebooks(course, assignment, student):
     """Return a message for each submitted notebook that is not valid JSON."""
     problems = []
-    for path in sorted((course / "submitted" / student / assignment).glob("*.ipynb")):
+    for path in sorted(Course.at(course).submitted(student, assignment).glob("*.ipynb")):
         try:
             json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
@@ -133,7 +119,7 @@ def feedback(course, assignment):
     result = nbgrader(course, "generate_feedback", assignment, "--force")
     if result.returncode != 0:
         raise CourseError(f"nbgrader generate_feedback failed:\n{failure(result)}")
-    return sorted((course / "feedback").glob(f"*/{assignment}/*.html"))
+    return sorted(Path(p) for p in glob.glob(str(Course.at(course).feedback("*", assignment) / "*.html")))
 
 
 def export(course, path):

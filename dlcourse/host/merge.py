@@ -1,6 +1,6 @@
 """Host side: the trusted merge of one graded submission into the course.
 
-Only the instructor's process runs this. From a worker's :class:`Result` it
+Only the instructor's process runs this. From a worker's :class:`~dlcourse.host.submission.SubmissionResult` it
 takes the autograded notebook, caps its outputs, scores each autograded test
 cell from the executed cells (full points unless the cell raised an error;
 output on stderr, such as a progress bar or a warning, costs nothing), scans
@@ -21,6 +21,7 @@ from nbgrader import utils as nbgrader_utils
 from nbgrader.api import Gradebook
 
 from . import cheats
+from .course import Course
 
 MAX_OUTPUT_LINES = 200
 MAX_OUTPUT_BYTES = 20_000
@@ -170,13 +171,14 @@ def _write_files(folder, notebooks, reasons, earned):
 
 
 def merge(course, assignment, result, timestamp=None):
-    """Merge a worker's Result into the course; return a :class:`Merged`."""
+    """Merge a worker's SubmissionResult into the course; return a :class:`Merged`."""
     outcome = Merged(result.student, "not graded", seconds=result.seconds, peak_mb=result.peak_mb,
                      worker=result.worker)
     if result.error:
         outcome.reasons = [result.error] + result.flags
         return outcome
-    url = f"sqlite:///{course / 'gradebook.db'}"
+    layout = Course.at(course)
+    url = layout.gradebook_url
     with Gradebook(url) as gradebook:
         scored = _score(gradebook.find_assignment(assignment).notebooks, result)
     if isinstance(scored, str):
@@ -187,9 +189,8 @@ def merge(course, assignment, result, timestamp=None):
     _register(url, assignment, result.student, timestamp)
     with Gradebook(url) as gradebook:
         _write_scores(gradebook, assignment, result.student, earned, flagged=bool(reasons))
-    _copy_submitted_files(course / "submitted" / result.student / assignment,
-                          course / "autograded" / result.student / assignment)
-    _write_files(course / "autograded" / result.student / assignment, notebooks, reasons, earned)
+    _copy_submitted_files(layout.submitted(result.student, assignment), layout.autograded(result.student, assignment))
+    _write_files(layout.autograded(result.student, assignment), notebooks, reasons, earned)
     total = sum(v for scores in earned.values() for v in scores.values() if v is not None)
     outcome.status, outcome.score = ("review", 0.0) if reasons else ("graded", total)
     outcome.max_score, outcome.earned, outcome.reasons = test_points, total, reasons
@@ -213,11 +214,12 @@ def clear_review(course, assignment, student):
     Raises:
         FileNotFoundError: the submission is not waiting for review.
     """
-    review = course / "autograded" / student / assignment / REVIEW_FILE
+    layout = Course.at(course)
+    review = layout.autograded(student, assignment) / REVIEW_FILE
     if not review.exists():
         raise FileNotFoundError(f"{student}'s {assignment} is not waiting for review (no {review}).")
     earned = json.loads(review.read_text())["earned"]
-    with Gradebook(f"sqlite:///{course / 'gradebook.db'}") as gradebook:
+    with Gradebook(layout.gradebook_url) as gradebook:
         _write_scores(gradebook, assignment, student, earned, flagged=False)
     review.rename(review.with_name("review-cleared.json"))
     return sum(v for scores in earned.values() for v in scores.values() if v is not None)

@@ -8,20 +8,21 @@ what :mod:`dlcourse.jupyter` reports. ``python -m dlcourse metadata [--fix]``
 checks (and rewrites) them.
 """
 
-from pathlib import Path
 
 import nbformat
 from jupyter_client.manager import start_new_kernel
 
 from dlcourse import jupyter
 
-COURSE_FOLDERS = ("lectures", "solutions", "assignments")
+from .course import Course
 
 
 def course_notebooks(course):
-    """Return every committed notebook of the course, sorted."""
-    return sorted(p for folder in COURSE_FOLDERS for p in (Path(course) / folder).rglob("*.ipynb")
-                  if ".ipynb_checkpoints" not in p.parts)
+    """Return every committed notebook of the course (lectures, sources and
+    student versions), sorted."""
+    layout = Course.at(course)
+    folders = (layout.lectures, layout.source(), layout.release())
+    return sorted(p for folder in folders for p in folder.rglob("*.ipynb") if ".ipynb_checkpoints" not in p.parts)
 
 
 def kernel_language_info():

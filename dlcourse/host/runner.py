@@ -20,7 +20,7 @@ import os
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import nbformat
@@ -31,16 +31,26 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 from dlcourse import jupyter
 
 from . import bands, cache, recorded
-from .submission import kill, process_tree, rss_bytes
+from .errors import UserError
+from .processes import kill, process_tree, rss_bytes
 
-DEFAULT_TIMEOUT = 1800  # seconds per notebook
-DEFAULT_CELL_TIMEOUT = 900  # seconds per cell
 LONG_CELL = 30  # seconds; a cell that runs longer should show the student that it is working
 KERNEL_NAME = jupyter.KERNEL_NAME
 
 
-class NotebookError(RuntimeError):
+class NotebookError(UserError):
     """A notebook could not be read, or the runner was given a wrong path."""
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """How each notebook is executed; ``python -m dlcourse run`` builds one from its flags."""
+    output_dir: Path = Path("build/executed")  # executed notebooks go to <output_dir>/<their folder>/
+    fast: bool = False          # set the FAST parameter; bands are not checked
+    timeout: int = 1800         # seconds for a whole notebook
+    cell_timeout: int = 900     # seconds for one cell
+    progress: bool = True       # papermill's progress bar
+    cache_dir: Path | None = None  # take unchanged notebooks from this cache (dlcourse.host.cache)
 
 
 @dataclass
@@ -188,51 +198,51 @@ def check_bands(path, metrics):
     return checks
 
 
-def run_notebook(path, output_dir="build/executed", fast=False, timeout=DEFAULT_TIMEOUT,
-                 cell_timeout=DEFAULT_CELL_TIMEOUT, progress=True, cache_dir=None):
-    """Execute one notebook into ``output_dir/<its folder>/`` and return its
-    Result. Never raises for a notebook that fails (unreadable ones included):
-    the failure is in ``Result.error``. :func:`run` checks every notebook first.
-    With ``cache_dir``, an unchanged notebook is copied from the cache instead.
+def run_notebook(path, options=RunOptions()):
+    """Execute one notebook as ``options`` say and return its Result. Never
+    raises for a notebook that fails (unreadable ones included): the failure is
+    in ``Result.error``. :func:`run` checks every notebook first. With a
+    ``cache_dir``, an unchanged notebook is copied from the cache instead.
     """
     path = Path(path)
-    output = Path(output_dir) / path.parent.name / path.name
+    output = Path(options.output_dir) / path.parent.name / path.name
     output.parent.mkdir(parents=True, exist_ok=True)
-    notebook_key = cache.key(path, fast) if cache_dir else None
+    cache_dir = options.cache_dir
+    notebook_key = cache.key(path, options.fast) if cache_dir else None
     stored = cache.load(cache_dir, notebook_key, output) if cache_dir else None
     if stored:
-        result = Result(str(path), str(output), stored["seconds"], stored["peak_mb"], fast, cached=True)
+        result = Result(str(path), str(output), stored["seconds"], stored["peak_mb"], options.fast, cached=True)
     else:
-        result = execute(path, output, fast, timeout, cell_timeout, progress)
+        result = execute(path, output, options)
     if output.exists():
         executed = nbformat.read(output, as_version=4)
         result.metrics = recorded.read(executed)
         result.silent_cells = silent_long_cells(executed)
     if cache_dir and not stored and result.error is None:
         cache.store(cache_dir, notebook_key, output, {"seconds": result.seconds, "peak_mb": result.peak_mb})
-    if result.error is None and not fast:
+    if result.error is None and not options.fast:
         result.checks = check_bands(path, result.metrics)
     return result
 
 
-def execute(path, output, fast, timeout, cell_timeout, progress):
+def execute(path, output, options):
     """Execute ``path`` into ``output`` with papermill; return a Result with
     the time, the kernel's peak memory, and the error if any."""
-    result = Result(str(path), str(output), fast=fast)
+    result = Result(str(path), str(output), fast=options.fast)
     start = time.monotonic()
-    with KernelWatch(timeout) as watch:
+    with KernelWatch(options.timeout) as watch:
         try:
             papermill.execute_notebook(
                 str(path),
                 str(output),
-                parameters={"FAST": True} if fast else {},
+                parameters={"FAST": True} if options.fast else {},
                 kernel_name=KERNEL_NAME,
-                progress_bar=progress,
+                progress_bar=options.progress,
                 cwd=str(path.parent),
-                execution_timeout=cell_timeout,
+                execution_timeout=options.cell_timeout,
             )
         except Exception as exc:  # papermill, nbclient and the kernel raise many kinds
-            result.error = describe_failure(exc, watch, timeout, cell_timeout, output)
+            result.error = describe_failure(exc, watch, options.timeout, options.cell_timeout, output)
     result.seconds = time.monotonic() - start
     result.peak_mb = watch.peak_bytes / 2**20
     return result
@@ -345,19 +355,19 @@ def execute_all(notebooks, jobs, options, last_seconds):
     if jobs == 1:
         results = []
         for notebook in notebooks:
-            print(f"==> {notebook}{' (fast)' if options['fast'] else ''}", flush=True)
-            results.append(run_notebook(notebook, **options))
+            print(f"==> {notebook}{' (fast)' if options.fast else ''}", flush=True)
+            results.append(run_notebook(notebook, options))
             report(results[-1])
         return results
     order = longest_first(notebooks, last_seconds)
-    options = dict(options, progress=False)
+    options = replace(options, progress=False)
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                              initializer=share_cores, initargs=(jobs,)) as pool:
-        futures = {pool.submit(run_notebook, notebook, **options): notebook for notebook in order}
+        futures = {pool.submit(run_notebook, notebook, options): notebook for notebook in order}
         print(f"==> {len(order)} notebooks, {jobs} at a time: {', '.join(map(str, order))}", flush=True)
         results = {}
         for future in as_completed(futures):
-            results[futures[future]] = outcome(future, futures[future], options["output_dir"])
+            results[futures[future]] = outcome(future, futures[future], options.output_dir)
             report(results[futures[future]])
     return [results[notebook] for notebook in notebooks]
 
@@ -378,18 +388,15 @@ def outcome(future, notebook, output_dir):
                       error=f"its worker process failed ({type(exc).__name__}: {exc}). Fix: run it alone with --jobs 1.")
 
 
-def run(paths, output_dir="build/executed", fast=False, timeout=DEFAULT_TIMEOUT, cell_timeout=DEFAULT_CELL_TIMEOUT,
-        progress=True, summary_dir="build", cache_dir=None, jobs=1):
-    """Execute every notebook in ``paths`` into ``output_dir`` (or take it
-    from ``cache_dir``), ``jobs`` at a time; print the summary and save it
-    into ``summary_dir``; return the list of Results.
+def run(paths, options=RunOptions(), summary_dir="build", jobs=1):
+    """Execute every notebook in ``paths`` as ``options`` say, ``jobs`` at a
+    time; print the summary and save it into ``summary_dir``; return the list
+    of Results.
 
     Raises:
         NotebookError: as :func:`checked_notebooks`.
     """
     notebooks = checked_notebooks(paths)
-    options = dict(output_dir=output_dir, fast=fast, timeout=timeout, cell_timeout=cell_timeout,
-                   progress=progress, cache_dir=cache_dir)
     start = time.monotonic()
     jobs = min(jobs, len(notebooks))
     run_results = execute_all(notebooks, jobs, options, previous_seconds(summary_dir))

@@ -29,12 +29,14 @@ import dlcourse
 from dlcourse import jupyter
 from dlcourse.datasets import files
 
+from .errors import UserError
+
 KERNEL_NAME = "dlcourse-sandbox"
 INSTALL_HINT = ("Install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; "
                 "`make sandbox-tools` does it when run as root)")
 
 
-class SandboxUnavailable(RuntimeError):
+class SandboxUnavailable(UserError):
     """The sandbox cannot run a kernel on this machine (no tool, or a kernel
     does not start in it), and unsafe grading was not asked for."""
 
