@@ -39,11 +39,12 @@ def student_version(assignment):
     return nbformat.read(release_path(assignment), as_version=4)
 
 
-def solution_code(assignment):
-    """Return {grade_id: source} of the solution's code cells, without the markers."""
+def solution_code(assignment, cell_type="code"):
+    """Return {grade_id: source} of the solution's code cells (or markdown
+    answers, with ``cell_type="markdown"``), without the markers."""
     source = nbformat.read(source_path(assignment), as_version=4)
     return {c.metadata.nbgrader["grade_id"]: "\n".join(l for l in c.source.splitlines() if not SOLUTION_MARK.search(l))
-            for c in source.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == "code"}
+            for c in source.cells if c.metadata.get("nbgrader", {}).get("solution") and c.cell_type == cell_type}
 
 
 def hidden_test_lines(assignment, min_length=20):

@@ -2,13 +2,18 @@
 
 import shutil
 
+import nbformat
 import pytest
+from nbgrader.validator import Validator
 from traitlets.config.loader import PyFileConfigLoader
 
 from conftest import ROOT
 from dlcourse.host import edition, grader, instructor
 from dlcourse.host.course import Course, CourseError
 from dlcourse.host.submission import Limits
+from submissions import cell_scores, expected_scores, fill, new_course, solution_code, submit
+
+A3 = "a3_regression"
 
 
 def renamed_course(path):
@@ -76,3 +81,27 @@ def test_the_students_configuration_is_a_file_the_instructors_loads():
         assert dict(students[section]) == dict(instructors[section]), section
     assert students.CourseDirectory.course_id == instructors.CourseDirectory.course_id
     assert "due_dates" not in students.Course and "submission_seconds" not in students.Course
+
+
+@pytest.mark.slow
+def test_a_fourth_assignment_is_its_folder_and_its_due_date(tmp_path, monkeypatch):
+    """Assignment 3 copied under a new name: release, Validate and grading take
+    it with nothing else changed but its due date in nbgrader_config.py."""
+    course = new_course(tmp_path / "course")
+    layout, new = Course.at(course), "a4_regression_again"
+    layout.source(new).mkdir()
+    shutil.copy(layout.source(A3) / f"{A3}.ipynb", layout.source(new) / f"{new}.ipynb")
+    config = course / "nbgrader_config.py"
+    config.write_text(config.read_text() + f'\nc.Course.due_dates["{new}"] = "2027-03-01 23:59:00 UTC"\n')
+
+    assert instructor.release(course)[-1] == new
+    released = nbformat.read(layout.release(new) / f"{new}.ipynb", as_version=4)
+    answered = fill(released, {**solution_code(A3), **solution_code(A3, "markdown")})  # the same cells and answers
+    monkeypatch.delenv("PYTEST_CURRENT_TEST")  # as nbgrader_environment() does for subprocesses
+    nbformat.write(answered, tmp_path / f"{new}.ipynb")
+    assert Validator(config=Course.at(course).config).validate(str(tmp_path / f"{new}.ipynb")) == {}
+
+    submit(course, "ana", new, answered)
+    [outcome] = grader.autograde_class(course, new, ["ana"], workers=1, progress=False)
+    assert outcome.status == "graded", outcome.reasons
+    assert cell_scores(course, new, "ana") == expected_scores(course, new)

@@ -82,7 +82,7 @@ def test_validate_passes_the_solution_and_fails_the_blank_version(assignment, co
     validator = Validator(config=PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config())
     # What a student validates: the student version (no hidden tests) with the solution typed in.
     answered = tmp_path / f"{assignment}.ipynb"
-    nbformat.write(solved(assignment), answered)
+    nbformat.write(solved(assignment, **solution_code(assignment, "markdown")), answered)
     problems = validator.validate(str(answered))
     assert problems == {}, f"{assignment}: nbgrader validate reports {problems}"
     blank = validator.validate(str(course / "assignments" / assignment / f"{assignment}.ipynb"))
