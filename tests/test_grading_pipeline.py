@@ -25,10 +25,11 @@ from traitlets.config.loader import PyFileConfigLoader
 
 from conftest import ROOT
 from dlcourse.host import grader, instructor
+from dlcourse.host.course import Course
 from dlcourse.host.submission import Limits
 from submissions import (SOLUTION_MARK, cell_scores, expected_scores, fill, hidden_test_lines, max_scores,
-                         new_course, open_gradebook, save_report, solution_code, solved, student_version, submit,
-                         without)
+                         new_course, open_gradebook, release_path, save_report, solution_code, solved, source_path,
+                         student_version, submit, without)
 
 ASSIGNMENTS = instructor.assignments(ROOT)
 A1, A2, A3 = "a1_layers_units", "a2_dropout_l2", "a3_regression"
@@ -44,8 +45,8 @@ def course(tmp_path_factory):
 
 def test_release_reproduces_the_committed_assignments(course):
     for assignment in ASSIGNMENTS:
-        generated = course / "assignments" / assignment / f"{assignment}.ipynb"
-        committed = ROOT / "assignments" / assignment / f"{assignment}.ipynb"
+        generated = Course.at(course).release(assignment) / f"{assignment}.ipynb"
+        committed = release_path(assignment)
         assert committed.exists(), f"assignments/{assignment} is missing: run `make release` and commit it."
         assert generated.read_text() == committed.read_text(), (
             f"assignments/{assignment} is out of date with solutions/{assignment}: run `make release` and commit it."
@@ -54,8 +55,8 @@ def test_release_reproduces_the_committed_assignments(course):
 
 def test_no_solution_or_hidden_test_reaches_the_students():
     for assignment in ASSIGNMENTS:
-        source = (ROOT / "solutions" / assignment / f"{assignment}.ipynb").read_text()
-        released = nbformat.read(ROOT / "assignments" / assignment / f"{assignment}.ipynb", as_version=4)
+        source = source_path(assignment).read_text()
+        released = nbformat.read(release_path(assignment), as_version=4)
         text = "\n".join(c.source for c in released.cells)
         assert not SOLUTION_MARK.search(text), f"{assignment}: a solution or hidden-test marker was released"
         inside_lines, public_lines = set(), set()
@@ -85,7 +86,7 @@ def test_validate_passes_the_solution_and_fails_the_blank_version(assignment, co
     nbformat.write(solved(assignment, **solution_code(assignment, "markdown")), answered)
     problems = validator.validate(str(answered))
     assert problems == {}, f"{assignment}: nbgrader validate reports {problems}"
-    blank = validator.validate(str(course / "assignments" / assignment / f"{assignment}.ipynb"))
+    blank = validator.validate(str(Course.at(course).release(assignment) / f"{assignment}.ipynb"))
     assert blank.get("failed"), f"{assignment}: validate passed an unsolved student version"
 
 
@@ -392,7 +393,7 @@ def test_a_dying_kernel_a_memory_bomb_and_broken_json_affect_only_that_student(c
     assert bomb.status == "not graded" and "memory limit of 4000 MB" in bomb.reasons[0], bomb.reasons
     broken = graded_class["broken_json"]
     assert broken.status == "not graded" and "invalid JSON" in broken.reasons[0] and "broken_json" in broken.reasons[0]
-    assert (course / "submitted" / "broken_json" / A3 / f"{A3}.ipynb").exists(), "the broken submission was lost"
+    assert (Course.at(course).submitted("broken_json", A3) / f"{A3}.ipynb").exists(), "the broken submission was lost"
     for student in ("blank", "partial", "edited_tests", "deleted_tests", "endless_loop"):
         assert graded_class[student].status == "graded", f"{student}: {graded_class[student].reasons}"
 
@@ -422,14 +423,14 @@ def test_feedback_shows_no_hidden_test_and_grades_export(course, graded_class, g
     assert {f.parent.parent.name for f in files} >= graded, "a graded student got no feedback"
     hidden = hidden_test_lines(A3)
     # The same check finds hidden tests in an HTML rendering of an autograded notebook, so it can fail.
-    autograded = (course / "autograded" / "partial" / A3 / f"{A3}.ipynb").read_text()
+    autograded = (Course.at(course).autograded("partial", A3) / f"{A3}.ipynb").read_text()
     rendered = _visible_text(HTMLExporter().from_notebook_node(nbformat.reads(autograded, as_version=4))[0])
     assert any(line in rendered for line in hidden), "the hidden-test check cannot see hidden tests in HTML"
     for path in files:
         text = _visible_text(path.read_text())
         leaked = [line for line in hidden if line in text]
         assert not leaked and "HIDDEN TESTS" not in text, f"{path} shows hidden tests: {leaked[:2]}"
-    reused = _visible_text((course / "feedback" / "reuses_one_model" / A3 / f"{A3}.html").read_text())
+    reused = _visible_text((Course.at(course).feedback("reuses_one_model", A3) / f"{A3}.html").read_text())
     assert "Build a fresh model with build_model() for every fold" in reused, (
         "a failed hidden test's message is missing from the feedback")
 
@@ -464,8 +465,8 @@ def test_release_fetch_submit_collect_through_an_exchange(course, tmp_path):
         result = instructor.nbgrader(folder, *args)
         assert result.returncode == 0, f"nbgrader {' '.join(args)} failed:\n{instructor.failure(result)}"
     fetched = student_home / A3 / f"{A3}.ipynb"
-    assert fetched.read_text() == (ROOT / "assignments" / A3 / f"{A3}.ipynb").read_text()
-    collected = list((course / "submitted").glob(f"*/{A3}/{A3}.ipynb"))
+    assert fetched.read_text() == release_path(A3).read_text()
+    collected = list(Course.at(course).submitted().glob(f"*/{A3}/{A3}.ipynb"))
     assert any(path.read_text() == fetched.read_text() for path in collected), "the submission was not collected"
 
 
@@ -479,7 +480,7 @@ def test_release_sets_the_due_dates_and_late_submissions_show_as_late(course):
     due = parse_utc(dates[A1])
     for student, when in (("on_time", due - timedelta(hours=1)), ("late", due + timedelta(hours=5))):
         submit(course, student, A1, student_version(A1))
-        (course / "submitted" / student / A1 / "timestamp.txt").write_text(f"{when:%Y-%m-%d %H:%M:%S.%f} UTC")
+        (Course.at(course).submitted(student, A1) / "timestamp.txt").write_text(f"{when:%Y-%m-%d %H:%M:%S.%f} UTC")
     grader.autograde_class(course, A1, ["on_time", "late"], workers=2, progress=False)
     with open_gradebook(course) as gradebook:
         late = {s: gradebook.find_submission(A1, s).total_seconds_late for s in ("on_time", "late")}

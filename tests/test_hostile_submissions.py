@@ -19,7 +19,9 @@ import nbformat
 import psutil
 import pytest
 
+from conftest import ROOT
 from dlcourse.host import cheats, grader
+from dlcourse.host.course import Course
 from dlcourse.host.submission import Limits
 from submissions import (cell_scores, expected_scores, fill, new_course, open_gradebook, save_report, solved,
                          student_version, submit, with_cell)
@@ -31,9 +33,10 @@ MARKER = "dlcourse-hostile-7f3a"  # in the command line of every process an atta
 def attacks(course, port):
     """{student: code}; the code goes into a new cell after the setup cell (or, for
     ``asks_if_graded``, into the normalize solution cell) and runs in the student's kernel."""
-    gradebook = course / "gradebook.db"
-    victim = course / "submitted" / "honest" / A3 / f"{A3}.ipynb"
-    solution = course / "solutions" / A3 / f"{A3}.ipynb"
+    layout = Course.at(ROOT)  # a copy of the course has the same layout, under ``course``
+    gradebook = course / layout.gradebook_path.relative_to(ROOT)
+    victim = course / layout.submitted("honest", A3).relative_to(ROOT) / f"{A3}.ipynb"
+    solution = course / layout.source(A3).relative_to(ROOT) / f"{A3}.ipynb"
     return {
         "raises_own_grade": f'''import sqlite3
 for path in ["{gradebook}", "../../../gradebook.db", "../../gradebook.db"]:
@@ -230,7 +233,7 @@ def hostile(tmp_path_factory):
         notebook = fill(blank, {"normalize": code}) if student == "asks_if_graded" else with_cell(blank, code, "setup")
         submit(course, student, A3, notebook)
     for name, text in SHADOW_FILES.items():
-        path = course / "submitted" / "shadows_the_helpers" / A3 / name
+        path = Course.at(course).submitted("shadows_the_helpers", A3) / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
     before = snapshot(course)
@@ -307,7 +310,7 @@ def test_the_sneaking_attacks_pass_the_source_scan():
 
 @pytest.mark.slow
 def test_outputs_are_capped(hostile):
-    path = hostile["course"] / "autograded" / "floods_the_output" / A3 / f"{A3}.ipynb"
+    path = Course.at(hostile["course"]).autograded("floods_the_output", A3) / f"{A3}.ipynb"
     assert path.stat().st_size < 1_000_000, f"the autograded notebook is {path.stat().st_size:,} bytes"
     text = "".join(o.get("text", "") for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
                    for o in c.outputs)

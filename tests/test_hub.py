@@ -283,7 +283,7 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
     with STEPS.step(ben, "ben-writes-a-hostile-solution"):
         open_notebook(ben, f"{A1}/{A1}.ipynb")
         answers = solution_code(A1)
-        attack = HOSTILE_CELL.format(solution=course / "solutions" / A1 / f"{A1}.ipynb")
+        attack = HOSTILE_CELL.format(solution=Course.at(course).source(A1) / f"{A1}.ipynb")
         for index, cell in enumerate(cells(ben)):
             if cell["nbgrader"] in answers:
                 first = index == next(i for i, c in enumerate(cells(ben)) if c["nbgrader"] in answers)
@@ -388,7 +388,7 @@ def test_a_student_cannot_reach_another_students_work(term, browser):
     submission = next(inbound.glob(f"{ANA}+{A1}+*"))
     notebook = submission / f"{A1}.ipynb"
     released = {student: term["hub"].course_exchange / "feedback" / name for name, student
-                in exchange.feedback_owners(str(term["course"] / "feedback" / "*" / A1)).items()}
+                in exchange.feedback_owners(str(Course.at(term["course"]).feedback("*", A1))).items()}
     feedback = released[ANA]
     page = browser.new_context().new_page()
     page.goto(f"{term['url']}/hub/login")
@@ -402,6 +402,7 @@ def test_a_student_cannot_reach_another_students_work(term, browser):
     assert made.ok, f"ben could not make a token of his own: {made.status} {made.text()[:300]}"
     token = made.json()["token"]
     url, course = term["url"], term["course"]
+    solution, gradebook = Course.at(course).source(A1) / f"{A1}.ipynb", Course.at(course).gradebook_path
     code = ATTEMPTS + f'''TOKEN = {token!r}
 attempt("list the exchange's inbound", lambda: os.listdir({str(inbound)!r}))
 attempt("read ana's submission", lambda: open({str(notebook)!r}).read())
@@ -409,9 +410,9 @@ attempt("overwrite ana's submission", lambda: open({str(notebook)!r}, "w").write
 attempt("delete ana's submission", lambda: os.rename({str(submission)!r}, {str(submission)!r} + "-gone"))
 attempt("list the released feedback", lambda: os.listdir({str(feedback.parent)!r}))
 attempt("read ana's feedback", lambda: open({str(feedback)!r}).read())
-attempt("read the course's solutions", lambda: open({str(course / "solutions" / A1 / f"{A1}.ipynb")!r}).read())
+attempt("read the course's solutions", lambda: open({str(solution)!r}).read())
 attempt("list the course directory", lambda: os.listdir({str(course)!r}))
-attempt("read the gradebook", lambda: open({str(course / "gradebook.db")!r}, "rb").read())
+attempt("read the gradebook", lambda: open({str(gradebook)!r}, "rb").read())
 attempt("list ana's home", lambda: os.listdir({str(pwd.getpwnam(ANA).pw_dir)!r}))
 attempt("open ana's server with ben's token", lambda: request({url + "/user/" + ANA + "/api/contents"!r}))
 attempt("read ana's record in the hub's API", lambda: request({url + "/hub/api/users/" + ANA!r}))

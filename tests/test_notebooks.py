@@ -18,11 +18,13 @@ import pytest
 from nbclient import NotebookClient
 
 from dlcourse.host import bands, runner
+from dlcourse.host.course import Course
 from conftest import ROOT
 
-LECTURES = runner.find_notebooks([ROOT / "lectures"])
-SOLUTIONS = runner.find_notebooks([ROOT / "solutions"])
-STUDENT_VERSIONS = runner.find_notebooks([ROOT / "assignments"])
+COURSE = Course.at(ROOT)
+LECTURES = runner.find_notebooks([COURSE.lectures])
+SOLUTIONS = runner.find_notebooks([COURSE.source()])
+STUDENT_VERSIONS = runner.find_notebooks([COURSE.release()])
 OPTIONS = runner.RunOptions(output_dir=ROOT / "build" / "executed", progress=False, cache_dir=ROOT / "build" / "cache")
 
 

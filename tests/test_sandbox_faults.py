@@ -17,6 +17,7 @@ import pytest
 from distributed import LocalCluster
 
 from dlcourse.host import grader, sandbox, submission
+from dlcourse.host.course import Course
 from dlcourse.host.nbgrader_process import nbgrader_environment
 from submissions import cell_scores, expected_scores, new_course, solved, submit
 from test_grading_pipeline import VARIANTS
@@ -85,9 +86,10 @@ def test_a_course_reached_through_links_grades_as_any_other(linked, tmp_path, da
 
 
 def fingerprint(course):
-    autograded = sorted(str(p.relative_to(course)) for p in (course / "autograded").rglob("*")) \
-        if (course / "autograded").exists() else []
-    return hashlib.sha256((course / "gradebook.db").read_bytes()).hexdigest(), autograded
+    layout = Course.at(course)
+    autograded = sorted(str(p.relative_to(course)) for p in layout.autograded().rglob("*")) \
+        if layout.autograded().exists() else []
+    return hashlib.sha256(layout.gradebook_path.read_bytes()).hexdigest(), autograded
 
 
 @pytest.mark.slow

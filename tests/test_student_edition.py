@@ -19,7 +19,10 @@ from conftest import ROOT
 from dlcourse import jupyter
 from dlcourse.datasets import files
 from dlcourse.host import edition
+from dlcourse.host.course import Course
 from dlcourse.host.nbgrader_process import nbgrader_environment
+
+COURSE = Course.at(ROOT)
 
 REGION = re.compile(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
 
@@ -30,7 +33,7 @@ def secret_lines(min_length=12):
     that also appear outside those regions (given code, imports) or in a
     lecture are public by design and left out, as are short ones (``)``)."""
     secret, public = {}, set()
-    for path in sorted((ROOT / "solutions").rglob("*.ipynb")):
+    for path in sorted(COURSE.source().rglob("*.ipynb")):
         for cell in nbformat.read(path, as_version=4).cells:
             answer = cell.cell_type == "markdown" and cell.metadata.get("nbgrader", {}).get("solution")
             inside = False
@@ -41,7 +44,7 @@ def secret_lines(min_length=12):
                     secret.setdefault(line.strip(), path.name)
                 else:
                     public.add(line.strip())
-    for path in sorted((ROOT / "lectures").glob("*.ipynb")):
+    for path in sorted(COURSE.lectures.glob("*.ipynb")):
         public.update(line.strip() for cell in nbformat.read(path, as_version=4).cells
                       for line in cell.source.splitlines())
     return {line: where for line, where in secret.items() if len(line) >= min_length and line not in public}
@@ -167,7 +170,7 @@ def test_the_edition_sets_itself_up_and_runs_a_lecture_and_an_assignment(student
     assert not stderr, f"lecture 1 wrote to stderr in the edition's kernel: {stderr[:2]}"
 
     name = "a1_layers_units"
-    assignment, out = execute(student_edition / "assignments" / name / f"{name}.ipynb")
+    assignment, out = execute(student_edition / COURSE.release(name).relative_to(ROOT) / f"{name}.ipynb")
     assert assignment.returncode != 0, "the unsolved student version ran through: is it solved?"
     executed = nbformat.read(out, as_version=4)
     errors = [o for c in executed.cells for o in c.get("outputs", []) if o.get("output_type") == "error"]
