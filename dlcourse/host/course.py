@@ -54,6 +54,10 @@ class Course:
         return CourseDirectory(config=self.config, root=str(self.root))
 
     @property
+    def config_path(self):
+        return self.root / CONFIG_FILE
+
+    @property
     def course_id(self):
         return self.directory.course_id
 

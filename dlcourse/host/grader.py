@@ -61,7 +61,7 @@ def already_graded(course, assignment, student):
 def make_jobs(course, assignment, students, limits):
     """Return one Job per student (their files read now)."""
     layout = Course.at(course)
-    config = (layout.root / "nbgrader_config.py").read_bytes()
+    config = layout.config_path.read_bytes()
     gradebook = scoped_gradebook(course, assignment)
     release = _files(layout.release(assignment))
     return [submission.Job(assignment, s, config, gradebook, release,

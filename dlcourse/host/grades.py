@@ -69,7 +69,8 @@ def collect(course, people):
     per_day = late_penalty_per_day(course)
     students = [p for p in people if not p.staff]
     grades, problems = {}, []
-    with Gradebook(Course.at(course).gradebook_url, instructor.course_id(course)) as gradebook:
+    layout = Course.at(course)
+    with Gradebook(layout.gradebook_url, layout.course_id) as gradebook:
         names = [a.name for a in gradebook.assignments]
         for person in students:
             grades[person.username] = {}
