@@ -6,10 +6,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := help
 include venv.mk
 
-.PHONY: help venv sandbox-tools browser-tools hub-tools hub test-hub course smoke test test-fast test-browser lab release student-edition autograde clear feedback grades bench-autograde clean
+.PHONY: help venv bench-backends sandbox-tools browser-tools hub-tools hub test-hub course smoke test test-fast test-browser lab release student-edition autograde clear feedback grades bench-autograde clean
 
 help:
-	@echo "make course [JOBS=N]   execute every lecture and solution in full, N at a time (default: cores), into build/executed; print the summary"
+	@echo "make course [JOBS=N] [KERAS_BACKEND=jax]   execute every lecture and solution in full, N at a time (default: cores), into build/executed; print the summary"
+	@echo "                KERAS_BACKEND (tensorflow, jax or torch; default tensorflow) works with every target: its packages are installed first"
 	@echo "make smoke      the same, as a quick fast-mode run (bands not checked)"
 	@echo "make test       the whole test suite (what CI runs)"
 	@echo "make test-fast  the quick tests only (no notebook training)"
@@ -23,6 +24,7 @@ help:
 	@echo "make feedback A=a1_layers_units    write the HTML feedback of an assignment"
 	@echo "make grades     export all grades to build/grades.csv (and Canvas's and Moodle's files, with a roster)"
 	@echo "make bench-autograde   time serial nbgrader against the parallel, sandboxed grader"
+	@echo "make bench-backends [FAST=1]   every lecture on every backend, side by side, into build/bench-backends.md"
 	@echo "make sandbox-tools     install bubblewrap, the grading sandbox (Debian/Ubuntu, as root)"
 	@echo "sudo make hub [ROSTER=hub/roster.csv] [HUB_DIR=folder]   accounts from the roster, then JupyterHub on :8000"
 	@echo "make test-hub   the term on a real hub, in headless Chromium (as root)"
@@ -35,7 +37,8 @@ course: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/python -m dlcourse run --fast lectures/ solutions/
 
-test: $(STAMP) sandbox-tools browser-tools hub-tools
+# The tests run notebooks on every backend, so they install all of them.
+test: $(ALL_BACKENDS) sandbox-tools browser-tools hub-tools
 	$(BIN)/python -m pytest --durations=15
 
 # The student's and instructor's flow in JupyterLab, in headless Chromium.
@@ -45,7 +48,7 @@ test-browser: $(STAMP) browser-tools
 test-hub: $(STAMP) sandbox-tools browser-tools hub-tools
 	$(BIN)/python -m pytest -m hub
 
-test-fast: $(STAMP)
+test-fast: $(ALL_BACKENDS)
 	$(BIN)/python -m pytest -m "not slow"
 
 # Jupyter refuses to start as root (as in many containers) unless told to.
@@ -110,6 +113,9 @@ grades: $(STAMP)
 
 bench-autograde: $(STAMP) sandbox-tools
 	$(BIN)/python tests/bench_autograde.py $(if $(A),--assignment $(A))
+
+bench-backends: $(ALL_BACKENDS)
+	$(BIN)/python tests/bench_backends.py $(if $(FAST),--fast)
 
 clean:
 	rm -rf build

@@ -9,9 +9,27 @@ VENV ?= .venv
 # The student edition's Makefile sets --student: nbgrader's instructor tools off.
 JUPYTER_SETUP ?=
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
 
-$(STAMP): requirements.txt pyproject.toml
+# Keras's backend: one for each requirements-<backend>.txt, which pins its
+# packages; tensorflow unless KERAS_BACKEND says otherwise. Every kernel that
+# make starts (the course, JupyterLab, grading) runs on it.
+KERAS_BACKEND ?= tensorflow
+export KERAS_BACKEND
+BACKENDS := $(patsubst requirements-%.txt,%,$(wildcard requirements-*.txt))
+ifeq ($(filter $(KERAS_BACKEND),$(BACKENDS)),)
+$(error KERAS_BACKEND=$(KERAS_BACKEND) is not one of the course's backends ($(BACKENDS)). Fix: set KERAS_BACKEND to one of them, or leave it unset for tensorflow)
+endif
+
+# The environment without a backend, then each backend's packages on top.
+BASE_STAMP := $(VENV)/.installed
+STAMP := $(VENV)/.installed-$(KERAS_BACKEND)
+ALL_BACKENDS := $(BACKENDS:%=$(VENV)/.installed-%)
+
+$(VENV)/.installed-%: requirements-%.txt $(BASE_STAMP)
+	$(BIN)/python -m pip install --quiet -r $<
+	touch $@
+
+$(BASE_STAMP): requirements.txt pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if (3, 11) <= sys.version_info[:2] <= (3, 13) else "error: the course needs Python 3.11, 3.12 or 3.13, not " + sys.version.split()[0] + "; set PYTHON=/path/to/python3.12 (for example)")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip

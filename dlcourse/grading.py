@@ -162,8 +162,23 @@ def _keras_classes(module):
     return frozenset(value for value in vars(module).values() if isinstance(value, type))
 
 
+def _made_by_keras(module):
+    """Return the classes in ``module`` and the classes of the objects they
+    make: on PyTorch, ``keras.optimizers.RMSprop()`` is an instance of the
+    backend's own subclass. Computed when this module is imported, before
+    any student code runs."""
+    classes = _keras_classes(module)
+    made = set()
+    for cls in classes:
+        try:
+            made.add(type(cls()))
+        except Exception:  # a base class, or one that needs arguments: it makes nothing by itself
+            continue
+    return classes | made
+
+
 KERAS_LAYERS = _keras_classes(keras.layers)
-KERAS_OPTIMIZERS = _keras_classes(keras.optimizers)
+KERAS_OPTIMIZERS = _made_by_keras(keras.optimizers)
 
 
 def _only_keras_objects(config, what):
@@ -171,7 +186,10 @@ def _only_keras_objects(config, what):
     (no class or function of the student's, registered or not)."""
     if isinstance(config, dict):
         if "class_name" in config:
-            assert str(config.get("module", "")).startswith("keras.") and not config.get("registered_name"), (
+            # Keras's own: a module of Keras, and no registered name (or, for a backend's own
+            # subclass such as PyTorch's RMSprop, its class name); a registered class is "package>Name".
+            assert (str(config.get("module", "")).startswith("keras.")
+                    and config.get("registered_name") in (None, config["class_name"])), (
                 f"Compile with Keras's own {what}: {config['class_name']} is not one of them.")
         for value in config.values():
             _only_keras_objects(value, what)

@@ -3,10 +3,13 @@
 A lecture calls ``record(test_accuracy=acc)``. The values are displayed as an
 output with their own MIME type, so they are stored in the executed notebook
 itself, next to the cell that computed them, and nothing scrapes printed text.
-:func:`dlcourse.host.recorded.read` reads them back on the host.
+Each record also names the Keras backend the values were computed on (in the
+output's metadata). :func:`dlcourse.host.recorded.read` reads them back on
+the host.
 """
 
 import numbers
+import sys
 
 MIME_TYPE = "application/vnd.dlcourse.results+json"
 
@@ -28,6 +31,13 @@ def _plain(name, value):
     raise TypeError(f"record({name}=...) takes a number or a list of numbers, not {type(value).__name__}.")
 
 
+def keras_backend():
+    """Return the name of the backend Keras runs on, or None when the
+    notebook has not imported Keras."""
+    keras = sys.modules.get("keras")
+    return keras.backend.backend() if keras is not None else None
+
+
 def record(**values):
     """Display ``values`` as recorded results and return them as plain numbers.
 
@@ -38,6 +48,7 @@ def record(**values):
 
     plain = {name: _plain(name, value) for name, value in values.items()}
     text = ", ".join(f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}" for k, v in plain.items())
-    display({MIME_TYPE: plain, "text/plain": f"Recorded: {text}"}, raw=True)
+    display({MIME_TYPE: plain, "text/plain": f"Recorded: {text}"},
+            metadata={MIME_TYPE: {"keras_backend": keras_backend()}}, raw=True)
     return plain
 

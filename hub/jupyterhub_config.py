@@ -10,6 +10,8 @@ environment, with defaults for a course server:
     DLCOURSE_COURSE    the course directory (default this repository)
     DLCOURSE_HUB_API_URL, DLCOURSE_PROXY_API_URL   the hub's and the proxy's
                        internal APIs (default http://127.0.0.1:8081 and :8001)
+    KERAS_BACKEND      the Keras backend of every server, kernel and grading
+                       (`make hub KERAS_BACKEND=jax`; default tensorflow)
 
 Log-in: PAM, the machine's own accounts and passwords (new accounts get a
 random one, listed in <hub dir>/state/new-accounts.csv). A university's
@@ -21,7 +23,7 @@ import sys
 from pathlib import Path
 
 from dlcourse.datasets import files
-from dlcourse.host import hub, instructor
+from dlcourse.host import backends, hub, instructor
 
 c = get_config()  # noqa: F821 -- provided by JupyterHub when it loads this file
 
@@ -48,7 +50,8 @@ c.Authenticator.allowed_users = set(PEOPLE)
 c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.default_url = "/lab"
 c.Spawner.disable_user_config = True  # a student's ~/.jupyter cannot switch the instructor's tools back on
-c.Spawner.environment = {files.DATA_DIR_VARIABLE: str(files.data_dir() or files.SHARED_DATA_DIR)}
+c.Spawner.environment = {files.DATA_DIR_VARIABLE: str(files.data_dir() or files.SHARED_DATA_DIR),
+                         backends.VARIABLE: backends.require(backends.chosen())}
 
 
 def pre_spawn_hook(spawner):

@@ -11,28 +11,43 @@ import yaml
 
 from conftest import ROOT
 from dlcourse import jupyter
+from dlcourse.host import backends
+
+BACKEND_FILES = {name: ROOT / f"requirements-{name}.txt" for name in backends.PACKAGES}
 
 
-def pins():
-    """Return {name: version} from requirements.txt."""
+def pins(*paths):
+    """Return {name: version} from requirements files (default: requirements.txt)."""
     found = {}
-    for line in (ROOT / "requirements.txt").read_text().splitlines():
-        line = line.split("#")[0].strip()
-        if line:
-            name, version = line.split("==")
-            found[name.strip().lower()] = version.strip()
+    for path in paths or [ROOT / "requirements.txt"]:
+        for line in path.read_text().splitlines():
+            line = line.split("#")[0].strip()
+            if line:
+                name, version = line.split("==")
+                found[name.strip().lower()] = version.strip()
     return found
 
 
 def test_every_requirement_is_pinned_exactly():
-    lines = [l.split("#")[0].strip() for l in (ROOT / "requirements.txt").read_text().splitlines()]
-    loose = [l for l in lines if l and not re.fullmatch(r"[A-Za-z0-9_.-]+==[\w.]+", l)]
-    assert not loose, f"requirements.txt must pin every package with ==; these are not: {loose}"
-    for needed in ["tensorflow", "keras", "jupyterlab", "nbgrader", "papermill", "matplotlib",
+    for path in [ROOT / "requirements.txt", *BACKEND_FILES.values()]:
+        lines = [l.split("#")[0].strip() for l in path.read_text().splitlines()]
+        loose = [l for l in lines if l and not re.fullmatch(r"[A-Za-z0-9_.-]+==[\w.+]+", l)]
+        assert not loose, f"{path.name} must pin every package with ==; these are not: {loose}"
+    for needed in ["keras", "jupyterlab", "nbgrader", "papermill", "matplotlib",
                    "numpy", "scikit-learn", "pytest", "ipykernel"]:
         assert needed in pins(), f"requirements.txt does not pin {needed}"
     assert pins()["nbgrader"] == "0.9.6"
     assert pins()["keras"].startswith("3.") and pins()["jupyterlab"].startswith("4.")
+
+
+def test_each_backend_has_its_own_pins_and_nothing_else_has_any():
+    assert sorted(p.name for p in ROOT.glob("requirements-*.txt")) == sorted(p.name for p in BACKEND_FILES.values()), (
+        "one requirements-<backend>.txt per backend of dlcourse.host.backends.PACKAGES, and no other")
+    for name, path in BACKEND_FILES.items():
+        assert backends.PACKAGES[name] in pins(path), f"{path.name} does not pin {backends.PACKAGES[name]}"
+    assert not set(backends.PACKAGES.values()) & set(pins()), "requirements.txt must not pin a backend"
+    makefile = (ROOT / "venv.mk").read_text()
+    assert f"KERAS_BACKEND ?= {backends.DEFAULT}" in makefile, "venv.mk and backends.DEFAULT must agree"
 
 
 def test_environment_yml_describes_the_same_environment():
@@ -41,6 +56,7 @@ def test_environment_yml_describes_the_same_environment():
     assert "python=3.11" in deps, "environment.yml must ask for python=3.11, the first Python the Makefile looks for"
     pip_section = next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
     assert "-r requirements.txt" in pip_section, "environment.yml must install requirements.txt through pip"
+    assert f"-r requirements-{backends.DEFAULT}.txt" in pip_section, "environment.yml must install the default backend"
     assert "-e ." in pip_section, "environment.yml must install the course package"
     conda_packages = [d for d in deps if isinstance(d, str)]
     assert set(conda_packages) == {"python=3.11", "pip"}, (
@@ -50,7 +66,9 @@ def test_environment_yml_describes_the_same_environment():
 
 def test_installed_versions_match_the_pins():
     assert (3, 11) <= sys.version_info[:2] <= (3, 13), f"the course runs on Python 3.11 to 3.13, not {sys.version.split()[0]}"
-    wrong = {name: (version, metadata.version(name)) for name, version in pins().items()
+    installed = [path for name, path in BACKEND_FILES.items() if backends.is_installed(name)]
+    assert installed, "no Keras backend is installed: make venv"
+    wrong = {name: (version, metadata.version(name)) for name, version in pins(ROOT / "requirements.txt", *installed).items()
              if metadata.version(name) != version}
     assert not wrong, f"installed versions differ from requirements.txt (pinned, installed): {wrong}"
 

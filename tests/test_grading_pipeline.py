@@ -24,12 +24,12 @@ from nbgrader.validator import Validator
 from traitlets.config.loader import PyFileConfigLoader
 
 from conftest import ROOT
-from dlcourse.host import grader, instructor
+from dlcourse.host import backends, grader, instructor
 from dlcourse.host.course import Course
 from dlcourse.host.submission import Limits
 from submissions import (SOLUTION_MARK, cell_scores, expected_scores, fill, hidden_test_lines, max_scores,
                          new_course, open_gradebook, release_path, save_report, solution_code, solved, source_path,
-                         student_version, submit, without)
+                         student_version, submit, with_cell, without)
 
 ASSIGNMENTS = instructor.assignments(ROOT)
 A1, A2, A3 = "a1_layers_units", "a2_dropout_l2", "a3_regression"
@@ -76,18 +76,20 @@ def test_no_solution_or_hidden_test_reaches_the_students():
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("backend", backends.PACKAGES)
 @pytest.mark.parametrize("assignment", ASSIGNMENTS)
-def test_validate_passes_the_solution_and_fails_the_blank_version(assignment, course, monkeypatch, tmp_path):
+def test_validate_passes_the_solution_and_fails_the_blank_version(assignment, backend, course, monkeypatch, tmp_path):
     # The validator runs in this process: drop the variable as nbgrader_environment() does for subprocesses.
     monkeypatch.delenv("PYTEST_CURRENT_TEST")
+    monkeypatch.setenv(backends.VARIABLE, backend)  # its kernel inherits the choice, as in a student's JupyterLab
     validator = Validator(config=PyFileConfigLoader("nbgrader_config.py", path=str(course)).load_config())
     # What a student validates: the student version (no hidden tests) with the solution typed in.
     answered = tmp_path / f"{assignment}.ipynb"
     nbformat.write(solved(assignment, **solution_code(assignment, "markdown")), answered)
     problems = validator.validate(str(answered))
-    assert problems == {}, f"{assignment}: nbgrader validate reports {problems}"
+    assert problems == {}, f"{assignment} on {backend}: nbgrader validate reports {problems}"
     blank = validator.validate(str(Course.at(course).release(assignment) / f"{assignment}.ipynb"))
-    assert blank.get("failed"), f"{assignment}: validate passed an unsolved student version"
+    assert blank.get("failed"), f"{assignment} on {backend}: validate passed an unsolved student version"
 
 
 # -- Correct answers written differently, and plausible mistakes ----------------
@@ -318,6 +320,52 @@ def test_each_variant_gets_exactly_its_score(assignment, student, course, graded
     assert cell_scores(course, assignment, student) == expected_scores(course, assignment, failing), (
         f"{assignment}/{student} should fail exactly {sorted(failing) or 'nothing'}")
     assert outcome.score == sum(expected_scores(course, assignment, failing).values())
+
+
+# -- The other backends ---------------------------------------------------------
+
+# A student who replaces the grading helpers with ones that pass everything (tests/test_hostile_submissions.py).
+PATCHES_THE_HELPERS = """from dlcourse import grading as helpers
+
+helpers.check_layers = lambda *args, **kwargs: None
+helpers.check_compiled = lambda *args, **kwargs: None
+helpers.check_metric = lambda *args, **kwargs: None"""
+
+
+@pytest.fixture(scope="module", params=[name for name in backends.PACKAGES if name != backends.DEFAULT])
+def graded_on_another_backend(request, tmp_path_factory):
+    """Each assignment's solution, and on assignment 3 a mistake and an attack,
+    autograded (sandboxed, hidden tests included) on a backend other than the default."""
+    backend = request.param
+    course = new_course(tmp_path_factory.mktemp(f"course-{backend}"))
+    classes = {assignment: {"solution": solved(assignment)} for assignment in ASSIGNMENTS}
+    classes[A3]["mae_loss"] = solved(A3, **VARIANTS[A3]["mae_loss"][0])
+    classes[A3]["patches_the_helpers"] = with_cell(student_version(A3), PATCHES_THE_HELPERS, "setup")
+    graded = {}
+    for assignment, submissions in classes.items():
+        for student, notebook in submissions.items():
+            submit(course, student, assignment, notebook)
+        outcomes = grader.autograde_class(course, assignment, list(submissions), workers=2, progress=False,
+                                          backend=backend)
+        save_report(f"{assignment}-{backend}", assignment, outcomes)
+        graded[assignment] = {o.student: o for o in outcomes}
+    return backend, course, graded
+
+
+@pytest.mark.slow
+def test_the_tests_judge_the_same_on_another_backend(graded_on_another_backend):
+    backend, course, graded = graded_on_another_backend
+    for assignment in ASSIGNMENTS:
+        solution = graded[assignment]["solution"]
+        assert solution.status == "graded", f"{assignment} on {backend}: {solution.status} {solution.reasons}"
+        assert cell_scores(course, assignment, "solution") == expected_scores(course, assignment), (
+            f"{assignment}: the solution lost points on {backend}")
+    failing = VARIANTS[A3]["mae_loss"][1]
+    assert cell_scores(course, A3, "mae_loss") == expected_scores(course, A3, failing), (
+        f"on {backend}, the MAE loss should fail exactly {sorted(failing)}")
+    attack = graded[A3]["patches_the_helpers"]
+    assert attack.status == "review" and attack.earned == 0, f"on {backend}: {attack}"
+    assert set(cell_scores(course, A3, "patches_the_helpers").values()) == {0.0}
 
 
 # -- A whole class on assignment 3 ---------------------------------------------

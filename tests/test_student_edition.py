@@ -18,7 +18,7 @@ import pytest
 from conftest import ROOT
 from dlcourse import jupyter
 from dlcourse.datasets import files
-from dlcourse.host import edition
+from dlcourse.host import backends, edition, recorded
 from dlcourse.host.course import Course
 from dlcourse.host.nbgrader_process import nbgrader_environment
 
@@ -98,8 +98,10 @@ def test_the_edition_has_what_students_need_and_nothing_else(student_edition):
     unwanted = [f for f in files if f.startswith(("solutions", "dlcourse/host", "tests", "build", "release"))
                 or f.endswith((".db", "__main__.py", ".pyc"))]
     assert not unwanted, f"the student edition holds instructor files: {unwanted}"
-    assert (student_edition / "requirements.txt").read_text() == (ROOT / "requirements.txt").read_text(), (
-        "students must get the environment their work is graded in")
+    for name in edition.COPIED_FILES:
+        assert (student_edition / name).read_bytes() == (ROOT / name).read_bytes(), (
+            f"students must get the environment their work is graded in: {name} differs")
+    assert {f"requirements-{name}.txt" for name in backends.PACKAGES} <= files, "students need every backend's pins"
     config = (student_edition / "nbgrader_config.py").read_text()
     assert "dlcourse.host" not in config and 'kernel_name = "dlcourse"' in config
 
@@ -143,20 +145,27 @@ def instructor_tools_left(python, folder, env):
 
 @pytest.mark.slow
 def test_the_edition_sets_itself_up_and_runs_a_lecture_and_an_assignment(student_edition):
-    """`make venv` of the edition alone (its own Makefile, requirements and
-    package), then a lecture in fast mode and a student version, executed by
-    the edition's own papermill in the edition's own kernel."""
+    """`make venv KERAS_BACKEND=jax` of the edition alone (its own Makefile,
+    requirements and package; a student on a laptop who picks JAX), then a
+    lecture in fast mode and a student version, executed by the edition's own
+    papermill in the edition's own kernel, on JAX."""
     env = {k: v for k, v in nbgrader_environment().items() if k != "VIRTUAL_ENV"}
     env["PATH"] = os.pathsep.join(p for p in env["PATH"].split(os.pathsep) if not p.startswith(sys.prefix))
     env["PYTHON"] = sys._base_executable
     env[files.DATA_DIR_VARIABLE] = str(files.data_dir())  # the edition lies elsewhere: name the course's data
-    setup = subprocess.run(["make", "venv"], cwd=student_edition, env=env, capture_output=True, text=True)
+    env.pop(backends.VARIABLE, None)  # make exports the one it is given
+    setup = subprocess.run(["make", "venv", "KERAS_BACKEND=jax"], cwd=student_edition, env=env, capture_output=True,
+                           text=True)
     assert setup.returncode == 0, f"make venv failed in the edition:\n{setup.stdout[-3000:]}\n{setup.stderr[-3000:]}"
     python = student_edition / ".venv" / "bin" / "python"
     check = subprocess.run([python, "-c", "import dlcourse, importlib.util; print(importlib.util.find_spec('dlcourse.host'))"],
                            cwd=student_edition, env=env, capture_output=True, text=True, check=True)
     assert check.stdout.strip() == "None", "the edition's environment can import the instructor's tools"
     assert instructor_tools_left(python, student_edition, env) == []
+    installed = subprocess.run([python, "-c", "import importlib.util as u; print([u.find_spec(m) is not None "
+                                "for m in ('jax', 'tensorflow', 'torch')])"], env=env, capture_output=True, text=True)
+    assert installed.stdout.strip() == "[True, False, False]", "the edition's venv should hold JAX and no other backend"
+    env[backends.VARIABLE] = "jax"  # as `make lab KERAS_BACKEND=jax` sets it for JupyterLab's kernels
 
     def execute(notebook, *parameters):
         out = student_edition.parent / f"executed-{notebook.name}"
@@ -168,6 +177,7 @@ def test_the_edition_sets_itself_up_and_runs_a_lecture_and_an_assignment(student
     executed = nbformat.read(out, as_version=4)
     stderr = [o for c in executed.cells for o in c.get("outputs", []) if o.get("name") == "stderr"]
     assert not stderr, f"lecture 1 wrote to stderr in the edition's kernel: {stderr[:2]}"
+    assert recorded.keras_backend(executed) == "jax", "lecture 1 did not run on the backend the student chose"
 
     name = "a1_layers_units"
     assignment, out = execute(student_edition / COURSE.release(name).relative_to(ROOT) / f"{name}.ipynb")

@@ -4,6 +4,7 @@ leaves this package out.
 
 - :mod:`dlcourse.host.cli` -- ``python -m dlcourse``: one subcommand each.
 - :mod:`dlcourse.host.course` -- the course directory and its settings, from nbgrader_config.py.
+- :mod:`dlcourse.host.backends` -- the Keras backends the course runs on, and the chosen one.
 - :mod:`dlcourse.host.errors` -- the base class of the errors a user must fix.
 - :mod:`dlcourse.host.runner` -- execute notebooks with papermill and summarise.
 - :mod:`dlcourse.host.recorded` -- read back the metrics a notebook recorded.

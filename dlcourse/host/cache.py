@@ -6,7 +6,8 @@ changed. The key is a SHA-256 of:
 - the notebook file and the FAST flag;
 - every file of the kernel side of ``dlcourse/`` (what notebooks import;
   the host side, :data:`dlcourse.host.HOST_ONLY`, is not part of it);
-- ``requirements.txt`` (the pinned versions), the Python version and the
+- ``requirements.txt`` and the backend's ``requirements-<backend>.txt``
+  (the pinned versions), the Keras backend, the Python version and the
   kernel's name;
 - the datasets' ``MANIFEST.json`` (the data's hashes).
 
@@ -24,7 +25,7 @@ from pathlib import Path
 from dlcourse import jupyter
 from dlcourse.datasets import files
 
-from . import HOST_ONLY
+from . import HOST_ONLY, backends
 
 PACKAGE = Path(__file__).resolve().parent.parent
 COURSE = PACKAGE.parent
@@ -36,8 +37,9 @@ def kernel_side_files():
     return sorted(p for p in PACKAGE.rglob("*.py") if p.relative_to(PACKAGE).parts[0] not in HOST_ONLY)
 
 
-def key(notebook, fast=False):
-    """Return the cache key (hex) of executing ``notebook`` with ``fast``."""
+def key(notebook, fast=False, backend=backends.DEFAULT):
+    """Return the cache key (hex) of executing ``notebook`` with ``fast`` on
+    the Keras ``backend``."""
     digest = hashlib.sha256()
 
     def add(label, data):
@@ -48,8 +50,10 @@ def key(notebook, fast=False):
     add("fast", str(bool(fast)).encode())
     for path in kernel_side_files():
         add(str(path.relative_to(COURSE)), path.read_bytes())
-    requirements = COURSE / "requirements.txt"
-    add("requirements", requirements.read_bytes() if requirements.exists() else b"")
+    for name in ("requirements.txt", f"requirements-{backend}.txt"):
+        requirements = COURSE / name
+        add(name, requirements.read_bytes() if requirements.exists() else b"")
+    add("backend", backend.encode())
     add("python", sys.version.encode())
     add("kernel", jupyter.KERNEL_NAME.encode())
     data = files.data_dir()

@@ -16,7 +16,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import edition, grader, grades, hub, instructor, merge, metadata, runner, submission
+from . import backends, edition, grader, grades, hub, instructor, merge, metadata, runner, submission
 from .errors import UserError
 
 
@@ -31,6 +31,11 @@ def add_course(command):
     command.add_argument("--course", default=".", help="the course directory (default: the current one)")
 
 
+def add_backend(command):
+    command.add_argument("--backend", choices=list(backends.PACKAGES),
+                         help=f"the Keras backend every kernel runs on (default: $KERAS_BACKEND, else {backends.DEFAULT})")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m dlcourse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -39,7 +44,7 @@ def build_parser():
     run = commands.add_parser("run", help="execute notebooks with papermill and print a summary")
     run.add_argument("paths", nargs="+", help="notebooks, or folders of notebooks")
     run.add_argument("--fast", action="store_true", help="quick smoke run: sets the FAST parameter; bands are not checked")
-    defaults = runner.RunOptions()
+    defaults = runner.RunOptions(backend=backends.DEFAULT)
     run.add_argument("--timeout", type=positive, default=defaults.timeout, metavar="SECONDS",
                      help=f"stop a notebook that runs longer than this (default {defaults.timeout})")
     run.add_argument("--cell-timeout", type=positive, default=defaults.cell_timeout, metavar="SECONDS",
@@ -52,6 +57,7 @@ def build_parser():
     run.add_argument("--jobs", type=positive, default=1, metavar="N",
                      help="execute N notebooks at a time, each in a process of its own (default 1)")
     run.add_argument("--no-progress", dest="progress", action="store_false", help="hide papermill's progress bar")
+    add_backend(run)
 
     release = commands.add_parser("release", help="regenerate assignments/ from solutions/")
     add_course(release)
@@ -73,6 +79,7 @@ def build_parser():
     autograde.add_argument("--unsafe-no-sandbox", action="store_true",
                            help="run student code without isolation (only for code you trust)")
     autograde.add_argument("--summary", default="build/autograde-summary.json", help="where to write the outcomes as JSON")
+    add_backend(autograde)
 
     clear = commands.add_parser("clear", help="count the autograded points of a submission held for review")
     add_course(clear)
@@ -105,7 +112,8 @@ def build_parser():
 
 def run_command(args):
     options = runner.RunOptions(output_dir=args.output_dir, fast=args.fast, timeout=args.timeout,
-                                cell_timeout=args.cell_timeout, progress=args.progress, cache_dir=args.cache)
+                                cell_timeout=args.cell_timeout, progress=args.progress, cache_dir=args.cache,
+                                backend=args.backend or backends.chosen())
     results = runner.run(args.paths, options, summary_dir=args.summary_dir, jobs=args.jobs)
     return 0 if all(r.ok for r in results) else 1
 
@@ -123,7 +131,7 @@ def autograde_command(args):
         print("warning: grading WITHOUT a sandbox: student code can read and change everything you can.",
               file=sys.stderr)
     outcomes = grader.autograde_class(course, args.assignment, args.student, args.workers, args.scheduler,
-                                      args.force, limits)
+                                      args.force, limits, backend=args.backend)
     print(grader.format_table(args.assignment, outcomes))
     grader.save_summary(args.summary, args.assignment, outcomes)
     return 0 if all(o.status in ("graded", "skipped") for o in outcomes) else 1

@@ -15,13 +15,14 @@ from pathlib import Path
 
 import nbformat
 
-from . import HOST_ONLY
+from . import HOST_ONLY, backends
 from .course import Course
 from .errors import UserError
 
 # Copied from the course as they are, besides the lectures, the student
 # versions and the kernel side of dlcourse/ (see publish).
-COPIED_FILES = ("requirements.txt", "environment.yml", "venv.mk")
+COPIED_FILES = ("requirements.txt", *(f"requirements-{name}.txt" for name in backends.PACKAGES),
+                "environment.yml", "venv.mk")
 CACHES = ("__pycache__", ".ipynb_checkpoints", "*.egg-info")
 # Written for students: template file name -> name in the edition.
 TEMPLATES = {"README.md": "README.md", "Makefile": "Makefile", "pyproject.toml": "pyproject.toml",

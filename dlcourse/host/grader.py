@@ -19,7 +19,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 
-from . import merge, sandbox, submission
+from . import backends, merge, sandbox, submission
 from .course import Course, CourseError
 from .instructor import submitted_students, unreadable_notebooks
 
@@ -58,14 +58,16 @@ def already_graded(course, assignment, student):
     return folder.is_dir() and any(folder.glob("*.ipynb"))
 
 
-def make_jobs(course, assignment, students, limits):
-    """Return one Job per student (their files read now)."""
+def make_jobs(course, assignment, students, limits, backend=None):
+    """Return one Job per student (their files read now), graded on the Keras
+    ``backend`` (default: :func:`backends.chosen`)."""
+    backend = backend or backends.chosen()
     layout = Course.at(course)
     config = layout.config_path.read_bytes()
     gradebook = scoped_gradebook(course, assignment)
     release = _files(layout.release(assignment))
     return [submission.Job(assignment, s, config, gradebook, release,
-                           _files(layout.submitted(s, assignment)), limits) for s in students]
+                           _files(layout.submitted(s, assignment)), limits, backend) for s in students]
 
 
 def _client(workers, scheduler):
@@ -111,17 +113,20 @@ def _class_to_grade(course, assignment, students, limits):
 
 
 def autograde_class(course, assignment, students=None, workers=None, scheduler=None, force=False,
-                    limits=submission.Limits(), progress=True):
-    """Autograde every submission of ``assignment`` (or only ``students``);
-    return one :class:`~dlcourse.host.merge.Merged` per student, in name order.
+                    limits=submission.Limits(), progress=True, backend=None):
+    """Autograde every submission of ``assignment`` (or only ``students``) on
+    the Keras ``backend`` (default: :func:`backends.chosen`); return one
+    :class:`~dlcourse.host.merge.Merged` per student, in name order.
 
     Raises:
+        BackendError: the backend is not installed here.
         CourseError: the assignment does not exist, or nothing to grade.
         SandboxUnavailable: ``limits.sandboxed`` is True, and there is no
             bwrap or a worker cannot start a sandboxed kernel (checked before
             its first submission); results merged before that stay.
     """
     limits = limits.for_course(Course.at(course))
+    backend = backends.require(backend or backends.chosen())
     everyone = _class_to_grade(course, assignment, students, limits)
     outcomes = {s: merge.Merged(s, "skipped", reasons=["already graded (use --force to grade again)"])
                 for s in everyone if not force and already_graded(course, assignment, s)}
@@ -132,18 +137,18 @@ def autograde_class(course, assignment, students=None, workers=None, scheduler=N
     todo = [s for s in everyone if s not in outcomes]
     if todo:
         outcomes.update(_grade_on_dask(course, assignment, todo, workers or os.cpu_count(), scheduler,
-                                       limits, progress))
+                                       limits, progress, backend))
     return [outcomes[s] for s in sorted(outcomes)]
 
 
-def _grade_on_dask(course, assignment, students, workers, scheduler, limits, progress):
+def _grade_on_dask(course, assignment, students, workers, scheduler, limits, progress, backend):
     from distributed import as_completed
 
     client, cluster = _client(workers, scheduler)
     bar = _progress(len(students)) if progress else None
     outcomes, failures = {}, 0
     try:
-        jobs = make_jobs(course, assignment, students, limits)
+        jobs = make_jobs(course, assignment, students, limits, backend)
         futures = {client.submit(submission.grade, job, key=f"grade-{assignment}-{job.student}-{time.time_ns()}",
                                  pure=False): job.student for job in jobs}
         for future in as_completed(futures):

@@ -24,3 +24,17 @@ def read(notebook):
                 value = data[MIME_TYPE]
                 found.update(json.loads(value) if isinstance(value, str) else value)
     return found
+
+
+def keras_backend(notebook):
+    """Return the Keras backend the last recorded results of an executed
+    notebook (a path or a NotebookNode) were computed on, or None when it
+    recorded nothing or names no backend."""
+    if not isinstance(notebook, nbformat.NotebookNode):
+        notebook = nbformat.read(notebook, as_version=4)
+    found = None
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            if MIME_TYPE in output.get("data", {}):
+                found = output.get("metadata", {}).get(MIME_TYPE, {}).get("keras_backend", found)
+    return found

@@ -11,9 +11,12 @@ and ``cell_timeout`` for one cell (papermill stops the cell). With
 ``cache_dir``, a notebook whose inputs did not change since its last good run
 is taken from the cache (:mod:`dlcourse.host.cache`) instead of executed.
 With ``jobs`` > 1, that many notebooks run at a time, each in a worker
-process of its own (``make course`` runs one per core).
+process of its own (``make course`` runs one per core). Every kernel runs on
+the Keras backend of the options (``KERAS_BACKEND``, else TensorFlow); a
+notebook whose recorded results came from another backend fails.
 """
 
+import contextlib
 import json
 import multiprocessing
 import os
@@ -30,7 +33,7 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from dlcourse import jupyter
 
-from . import bands, cache, recorded
+from . import backends, bands, cache, recorded
 from .errors import UserError
 from .processes import kill, process_tree, rss_bytes
 
@@ -51,6 +54,7 @@ class RunOptions:
     cell_timeout: int = 900     # seconds for one cell
     progress: bool = True       # papermill's progress bar
     cache_dir: Path | None = None  # take unchanged notebooks from this cache (dlcourse.host.cache)
+    backend: str = field(default_factory=backends.chosen)  # Keras's backend: KERAS_BACKEND, or tensorflow
 
 
 @dataclass
@@ -69,6 +73,7 @@ class Result:
     peak_mb: float = 0.0
     fast: bool = False
     cached: bool = False
+    backend: str | None = None  # the Keras backend the notebook's recorded results were computed on
     metrics: dict = field(default_factory=dict)
     checks: list = field(default_factory=list)
     silent_cells: list = field(default_factory=list)
@@ -198,17 +203,18 @@ def check_bands(path, metrics):
     return checks
 
 
-def run_notebook(path, options=RunOptions()):
-    """Execute one notebook as ``options`` say and return its Result. Never
+def run_notebook(path, options=None):
+    """Execute one notebook as ``options`` say (default: :class:`RunOptions`) and return its Result. Never
     raises for a notebook that fails (unreadable ones included): the failure is
     in ``Result.error``. :func:`run` checks every notebook first. With a
     ``cache_dir``, an unchanged notebook is copied from the cache instead.
     """
+    options = options or RunOptions()
     path = Path(path)
     output = Path(options.output_dir) / path.parent.name / path.name
     output.parent.mkdir(parents=True, exist_ok=True)
     cache_dir = options.cache_dir
-    notebook_key = cache.key(path, options.fast) if cache_dir else None
+    notebook_key = cache.key(path, options.fast, options.backend) if cache_dir else None
     stored = cache.load(cache_dir, notebook_key, output) if cache_dir else None
     if stored:
         result = Result(str(path), str(output), stored["seconds"], stored["peak_mb"], options.fast, cached=True)
@@ -217,7 +223,11 @@ def run_notebook(path, options=RunOptions()):
     if output.exists():
         executed = nbformat.read(output, as_version=4)
         result.metrics = recorded.read(executed)
+        result.backend = recorded.keras_backend(executed)
         result.silent_cells = silent_long_cells(executed)
+        if result.error is None and result.backend not in (None, options.backend):
+            result.error = (f"it ran on the Keras backend {result.backend!r}, not {options.backend!r}: something "
+                            "in the notebook or the kernel's environment chose its own. Fix: remove that choice.")
     if cache_dir and not stored and result.error is None:
         cache.store(cache_dir, notebook_key, output, {"seconds": result.seconds, "peak_mb": result.peak_mb})
     if result.error is None and not options.fast:
@@ -230,7 +240,7 @@ def execute(path, output, options):
     the time, the kernel's peak memory, and the error if any."""
     result = Result(str(path), str(output), fast=options.fast)
     start = time.monotonic()
-    with KernelWatch(options.timeout) as watch:
+    with kernel_backend(options.backend), KernelWatch(options.timeout) as watch:
         try:
             papermill.execute_notebook(
                 str(path),
@@ -246,6 +256,21 @@ def execute(path, output, options):
     result.seconds = time.monotonic() - start
     result.peak_mb = watch.peak_bytes / 2**20
     return result
+
+
+@contextlib.contextmanager
+def kernel_backend(name):
+    """Within the block, kernels started by this process run on the Keras
+    backend ``name`` (they inherit ``KERAS_BACKEND``); the variable is restored after."""
+    before = os.environ.get(backends.VARIABLE)
+    os.environ[backends.VARIABLE] = name
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(backends.VARIABLE, None)
+        else:
+            os.environ[backends.VARIABLE] = before
 
 
 def silent_long_cells(executed, seconds=LONG_CELL):
@@ -278,9 +303,10 @@ def summary_rows(result):
     return rows
 
 
-def format_summary(run_results, wall_seconds=None, jobs=1):
+def format_summary(run_results, wall_seconds=None, jobs=1, backend=None):
     """Return the summary of a run as a Markdown table, failures after it.
-    ``wall_seconds`` is the whole run's time, shown beside the notebooks' sum."""
+    ``wall_seconds`` is the whole run's time, shown beside the notebooks' sum;
+    ``backend`` the Keras backend the run asked for."""
     header = ["notebook", "wall time", "peak memory", "metric and band", "value", "slide", "status"]
     rows = [row for r in run_results for row in summary_rows(r)]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows)]
@@ -289,7 +315,8 @@ def format_summary(run_results, wall_seconds=None, jobs=1):
     total = sum(r.seconds for r in run_results)
     cached = sum(r.cached for r in run_results)
     wall = "" if wall_seconds is None else f", {wall_seconds:.0f} s from start to end with {jobs} at a time"
-    table.append(f"\nTotal: {total:.0f} s for {len(run_results)} notebook(s){wall}"
+    on = f" on the Keras backend {backend}" if backend else ""
+    table.append(f"\nTotal: {total:.0f} s for {len(run_results)} notebook(s){on}{wall}"
                  + (f" ({cached} from the cache: their time is the run that made the entry)" if cached else "")
                  + f"; {sum(not r.ok for r in run_results)} failed or missed a band.")
     for r in run_results:
@@ -388,19 +415,22 @@ def outcome(future, notebook, output_dir):
                       error=f"its worker process failed ({type(exc).__name__}: {exc}). Fix: run it alone with --jobs 1.")
 
 
-def run(paths, options=RunOptions(), summary_dir="build", jobs=1):
+def run(paths, options=None, summary_dir="build", jobs=1):
     """Execute every notebook in ``paths`` as ``options`` say, ``jobs`` at a
     time; print the summary and save it into ``summary_dir``; return the list
     of Results.
 
     Raises:
         NotebookError: as :func:`checked_notebooks`.
+        BackendError: the backend of ``options`` is not installed here.
     """
+    options = options or RunOptions()
+    backends.require(options.backend)
     notebooks = checked_notebooks(paths)
     start = time.monotonic()
     jobs = min(jobs, len(notebooks))
     run_results = execute_all(notebooks, jobs, options, previous_seconds(summary_dir))
-    text = format_summary(run_results, time.monotonic() - start, jobs)
+    text = format_summary(run_results, time.monotonic() - start, jobs, options.backend)
     print("\n" + text, flush=True)
     save_summary(run_results, text, summary_dir)
     return run_results

@@ -29,6 +29,7 @@ import dlcourse
 from dlcourse import jupyter
 from dlcourse.datasets import files
 
+from . import backends
 from .errors import UserError
 
 KERNEL_NAME = "dlcourse-sandbox"
@@ -139,14 +140,15 @@ def bwrap_argv(writable, env, bwrap="bwrap"):
     return argv
 
 
-def kernel_environment(home):
+def kernel_environment(home, backend):
     """Return the only environment variables a graded kernel gets: none of
-    the grader's own (tokens, paths) reach student code, and those of the
-    course's kernel (:mod:`dlcourse.jupyter`)."""
+    the grader's own (tokens, paths) reach student code; those of the
+    course's kernel (:mod:`dlcourse.jupyter`), and the Keras ``backend``."""
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(home),
            "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
            "MPLCONFIGDIR": str(Path(home) / ".matplotlib"), "KERAS_HOME": str(Path(home) / ".keras"),
-           "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(Path(home) / "tmp"), **jupyter.KERNEL_ENVIRONMENT}
+           "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(Path(home) / "tmp"), **jupyter.KERNEL_ENVIRONMENT,
+           backends.VARIABLE: backends.check(backend)}
     data = files.data_dir()
     if data:  # its path as the kernel sees it (the sandbox mounts it there)
         env[files.DATA_DIR_VARIABLE] = str(data.resolve())
@@ -172,10 +174,10 @@ def kernel_command(writable):
             "--", "-f", "{connection_file}"]
 
 
-def write_kernelspec(jupyter_dir, writable, home, sandboxed=True):
+def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backends.DEFAULT):
     """Write the kernelspec ``dlcourse-sandbox`` under ``jupyter_dir/kernels``
     (put ``jupyter_dir`` on JUPYTER_PATH); return its folder. ``writable``
-    is as for :func:`bwrap_argv`.
+    is as for :func:`bwrap_argv`; the kernel runs on the Keras ``backend``.
 
     With ``sandboxed=False`` the kernel is this environment's plain ipykernel
     (the instructor's explicit unsafe choice).
@@ -184,7 +186,7 @@ def write_kernelspec(jupyter_dir, writable, home, sandboxed=True):
         SandboxUnavailable: sandboxed, and bwrap is not installed.
     """
     kernel = kernel_command(writable)
-    env = kernel_environment(home)
+    env = kernel_environment(home, backend)
     argv = bwrap_argv(writable, env, require_bwrap()) + ["--", *kernel] if sandboxed else kernel
     folder = Path(jupyter_dir) / "kernels" / KERNEL_NAME
     folder.mkdir(parents=True, exist_ok=True)

@@ -71,6 +71,7 @@ class Job:
     release: dict                  # path relative to the assignment folder -> bytes
     submission: dict               # path relative to the submission folder -> bytes
     limits: Limits                 # resolved: every limit set (Limits.for_course)
+    backend: str                   # the Keras backend the kernel runs on
 
 
 @dataclass
@@ -201,7 +202,7 @@ def grade(job):
         for folder in (runtime, home / "tmp", student_files):
             folder.mkdir(parents=True, exist_ok=True)
         writable = [(scratch, student_files), (runtime, runtime), (home, home)]
-        sandbox.write_kernelspec(jupyter, writable, home, job.limits.sandboxed)
+        sandbox.write_kernelspec(jupyter, writable, home, job.limits.sandboxed, job.backend)
 
         env = nbgrader_environment(JUPYTER_PATH=str(jupyter), JUPYTER_CONFIG_DIR=str(jupyter),
                                    JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime))
