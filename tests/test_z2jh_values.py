@@ -70,3 +70,14 @@ def test_the_hub_hook_gives_each_person_a_uid_and_staff_the_course(tmp_path):
     assert prof.volume_mounts and prof.supplemental_gids and prof.environment["JUPYTER_CONFIG_PATH"].endswith("staff")
     assert not alice.volume_mounts and not alice.supplemental_gids
     assert alice.environment["JUPYTER_CONFIG_PATH"].endswith("student")
+
+
+def test_the_image_and_the_servers_name_the_same_known_backend():
+    from dlcourse.host import backends
+
+    dockerfile = (Z2JH / "Dockerfile").read_text()
+    built = next(line.split("=", 1)[1].strip() for line in dockerfile.splitlines()
+                 if line.startswith("ARG KERAS_BACKEND="))
+    served = course_values()["singleuser"]["extraEnv"][backends.VARIABLE]
+    assert built == served == backends.check(served), (
+        f"the image installs {built} but the servers ask for {served}: set both (docs/backends.md)")
