@@ -69,7 +69,7 @@ def megabytes(names):
 def install_sizes():
     """Return {backend: MB} of what only that backend needs, beyond requirements.txt."""
     base = closure(requirements(ROOT / "requirements.txt"))
-    return {name: round(megabytes(closure(requirements(ROOT / f"requirements-{name}.txt")) - base))
+    return {name: round(megabytes(closure(requirements(ROOT / backends.requirements_file(name))) - base))
             for name in backends.PACKAGES if backends.is_installed(name)}
 
 

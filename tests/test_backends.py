@@ -74,7 +74,7 @@ def test_each_backend_trains_as_numpy_computes(backend, data_dir):
     # float32 against float64 after four steps: about 1e-8 here. JAX 0.7 and 0.8 were off by 3e-5 (wrong updates).
     assert max(got["errors"]) < 1e-6, (
         f"{backend}: after four SGD steps the weights differ from NumPy's by {max(got['errors']):.1e} "
-        f"(per tensor {got['errors']}): this backend's version trains wrongly; see requirements-{backend}.txt")
+        f"(per tensor {got['errors']}): this backend's version trains wrongly; see {backends.requirements_file(backend)}")
 
 
 def test_a_backend_is_chosen_by_the_environment_and_checked():

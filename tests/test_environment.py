@@ -13,7 +13,7 @@ from conftest import ROOT
 from dlcourse import jupyter
 from dlcourse.host import backends
 
-BACKEND_FILES = {name: ROOT / f"requirements-{name}.txt" for name in backends.PACKAGES}
+BACKEND_FILES = {name: ROOT / backends.requirements_file(name) for name in backends.PACKAGES}
 
 
 def pins(*paths):
@@ -56,7 +56,7 @@ def test_environment_yml_describes_the_same_environment():
     assert "python=3.11" in deps, "environment.yml must ask for python=3.11, the first Python the Makefile looks for"
     pip_section = next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
     assert "-r requirements.txt" in pip_section, "environment.yml must install requirements.txt through pip"
-    assert f"-r requirements-{backends.DEFAULT}.txt" in pip_section, "environment.yml must install the default backend"
+    assert f"-r {backends.requirements_file(backends.DEFAULT)}" in pip_section, "environment.yml must install the default backend"
     assert "-e ." in pip_section, "environment.yml must install the course package"
     conda_packages = [d for d in deps if isinstance(d, str)]
     assert set(conda_packages) == {"python=3.11", "pip"}, (

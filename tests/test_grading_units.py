@@ -244,3 +244,32 @@ def test_the_merge_keeps_the_submissions_files_for_feedback_but_no_link(tmp_path
     copied = sorted(str(p.relative_to(autograded)) for p in autograded.rglob("*") if p.is_file())
     assert copied == ["data/results.csv", "submission_secret.txt", "timestamp.txt"]
     assert (autograded / "submission_secret.txt").read_text() == "f00d"
+
+
+def _compiled_with(optimizer):
+    model = keras.Sequential([keras.Input(shape=(3,)), layers.Dense(1)])
+    model.compile(optimizer=optimizer, loss="mse")
+    return model
+
+
+def test_an_optimizer_of_ones_own_cannot_pass_for_keras_s(monkeypatch):
+    """The check accepts the classes Keras itself makes (PyTorch's RMSprop is a
+    subclass of Keras's); a student's subclass that claims a Keras module
+    either rebuilds as Keras's own class or is refused."""
+    assert type(grading.plain_copy(_compiled_with("rmsprop")).optimizer) in grading.KERAS_OPTIMIZERS
+
+    class RMSprop(keras.optimizers.RMSprop):  # same name, a module of Keras's: rebuilt as Keras's own
+        __module__ = "keras.optimizers"
+
+        def apply(self, grads, trainable_variables=None):
+            raise AssertionError("the student's optimizer ran in the grader's copy")
+
+    copy = grading.plain_copy(_compiled_with(RMSprop()))
+    assert type(copy.optimizer) is not RMSprop and type(copy.optimizer) in grading.KERAS_OPTIMIZERS
+
+    class Sneaky(keras.optimizers.RMSprop):  # put among Keras's optimizers after the helpers were imported
+        __module__ = "keras.optimizers"
+
+    monkeypatch.setattr(keras.optimizers, "Sneaky", Sneaky, raising=False)
+    with pytest.raises(AssertionError):
+        grading.plain_copy(_compiled_with(Sneaky()))

@@ -101,7 +101,7 @@ def test_the_edition_has_what_students_need_and_nothing_else(student_edition):
     for name in edition.COPIED_FILES:
         assert (student_edition / name).read_bytes() == (ROOT / name).read_bytes(), (
             f"students must get the environment their work is graded in: {name} differs")
-    assert {f"requirements-{name}.txt" for name in backends.PACKAGES} <= files, "students need every backend's pins"
+    assert set(map(backends.requirements_file, backends.PACKAGES)) <= files, "students need every backend's pins"
     config = (student_edition / "nbgrader_config.py").read_text()
     assert "dlcourse.host" not in config and 'kernel_name = "dlcourse"' in config
 

@@ -17,6 +17,12 @@ PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 DEFAULT = "tensorflow"  # Keras's own default when the variable is unset
 
 
+def requirements_file(name):
+    """Return the file name that pins the packages of backend ``name``
+    (beside ``requirements.txt``; venv.mk finds the backends by this name)."""
+    return f"requirements-{name}.txt"
+
+
 class BackendError(UserError):
     """A backend that the course does not know, or that is not installed."""
 
@@ -57,5 +63,5 @@ def require(name):
     """
     if not is_installed(name):
         raise BackendError(f"The Keras backend {name!r} is not installed in this Python ({PACKAGES[name]} is "
-                           f"missing). Fix: `make venv KERAS_BACKEND={name}` (it installs requirements-{name}.txt).")
+                           f"missing). Fix: `make venv KERAS_BACKEND={name}` (it installs {requirements_file(name)}).")
     return name

@@ -50,7 +50,7 @@ def key(notebook, fast=False, backend=backends.DEFAULT):
     add("fast", str(bool(fast)).encode())
     for path in kernel_side_files():
         add(str(path.relative_to(COURSE)), path.read_bytes())
-    for name in ("requirements.txt", f"requirements-{backend}.txt"):
+    for name in ("requirements.txt", backends.requirements_file(backend)):
         requirements = COURSE / name
         add(name, requirements.read_bytes() if requirements.exists() else b"")
     add("backend", backend.encode())

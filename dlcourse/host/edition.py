@@ -21,7 +21,7 @@ from .errors import UserError
 
 # Copied from the course as they are, besides the lectures, the student
 # versions and the kernel side of dlcourse/ (see publish).
-COPIED_FILES = ("requirements.txt", *(f"requirements-{name}.txt" for name in backends.PACKAGES),
+COPIED_FILES = ("requirements.txt", *map(backends.requirements_file, backends.PACKAGES),
                 "environment.yml", "venv.mk")
 CACHES = ("__pycache__", ".ipynb_checkpoints", "*.egg-info")
 # Written for students: template file name -> name in the edition.
