@@ -37,9 +37,13 @@ course: $(STAMP)
 smoke: $(STAMP)
 	$(BIN)/python -m dlcourse run --fast lectures/ solutions/
 
-# The tests run notebooks on every backend, so they install all of them.
+# The tests run notebooks on every backend, so they install all of them. They
+# run JOBS at a time (pytest-xdist): much of a test waits on a kernel or a
+# process starting, so one alone keeps about one core busy (tests/conftest.py
+# keeps the tests that share a graded class on one worker).
+PYTEST = $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
 test: $(ALL_BACKENDS) sandbox-tools browser-tools hub-tools
-	$(BIN)/python -m pytest --durations=15
+	$(PYTEST) --durations=15
 
 # The student's and instructor's flow in JupyterLab, in headless Chromium.
 test-browser: $(STAMP) browser-tools
@@ -49,7 +53,7 @@ test-hub: $(STAMP) sandbox-tools browser-tools hub-tools
 	$(BIN)/python -m pytest -m hub
 
 test-fast: $(ALL_BACKENDS)
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 # Jupyter refuses to start as root (as in many containers) unless told to.
 lab: $(STAMP)
