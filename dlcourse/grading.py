@@ -14,7 +14,7 @@ import os
 import keras
 
 
-def grading():
+def run_by_nbgrader():
     """Return True while nbgrader executes the notebook (autograde or validate)."""
     return os.environ.get("NBGRADER_EXECUTION") in {"autograde", "validate"}
 

@@ -22,6 +22,7 @@ from conftest import ROOT, free_port
 from dlcourse import jupyter
 from dlcourse.datasets import files
 from dlcourse.host import edition, instructor
+from dlcourse.host.course import Course
 from dlcourse.host.nbgrader_process import nbgrader_environment
 from browsing import (NOTEBOOK, Steps, cells, close_dialog, dialog_text, is_dirty, launched, menu, open_notebook,
                       run_all_and_wait, save, set_source, validate_button)
@@ -182,7 +183,7 @@ def test_the_instructor_collects_and_autogrades_in_the_formgrader(setting, brows
             rows = grader.locator("#main_table tbody tr, table tbody tr")
             rows.first.wait_for(timeout=60_000)
             dates = instructor.due_dates(course)
-            for assignment in instructor.assignments(course):
+            for assignment in Course.at(course).assignments():
                 row = rows.filter(has_text=assignment)
                 assert dates[assignment].replace(" UTC", "") in row.inner_text(), f"{assignment}: due date missing"
 
@@ -192,7 +193,7 @@ def test_the_instructor_collects_and_autogrades_in_the_formgrader(setting, brows
             table.get_by_text(A1).wait_for(timeout=60_000)
             with open_gradebook(course) as gradebook:
                 totals = {a.name: a.max_score for a in gradebook.assignments}
-            for assignment in instructor.assignments(course):
+            for assignment in Course.at(course).assignments():
                 shown = table.locator("tr", has_text=assignment).inner_text()
                 assert totals[assignment] > 0 and f"/ {totals[assignment]:g}" in shown, f"{assignment}: {shown}"
 

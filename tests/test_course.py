@@ -1,6 +1,7 @@
 """The course model: folders, gradebook and limits come from nbgrader_config.py."""
 
 import shutil
+import subprocess
 
 import nbformat
 import pytest
@@ -105,3 +106,12 @@ def test_a_fourth_assignment_is_its_folder_and_its_due_date(tmp_path, monkeypatc
     [outcome] = grader.autograde_class(course, new, ["ana"], workers=1, progress=False)
     assert outcome.status == "graded", outcome.reasons
     assert cell_scores(course, new, "ana") == expected_scores(course, new)
+
+
+@pytest.mark.parametrize("assignment", Course.at(ROOT).assignments())
+def test_a_fetched_assignment_stays_out_of_git(assignment):
+    # JupyterLab's Assignments tab fetches into the course folder, under the assignment's name.
+    fetched = f"{assignment}/{assignment}.ipynb"
+    ignored = subprocess.run(["git", "check-ignore", "--no-index", "-q", fetched], cwd=ROOT)
+    assert ignored.returncode == 0, (f"a fetched {assignment} would show up in git: name the assignment "
+                                     "a<number>_<topic> (the pattern in .gitignore) or add it there")

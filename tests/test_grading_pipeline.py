@@ -31,7 +31,7 @@ from submissions import (SOLUTION_MARK, cell_scores, expected_scores, fill, hidd
                          new_course, open_gradebook, release_path, save_report, solution_code, solved, source_path,
                          student_version, submit, with_cell, without)
 
-ASSIGNMENTS = instructor.assignments(ROOT)
+ASSIGNMENTS = Course.at(ROOT).assignments()
 A1, A2, A3 = "a1_layers_units", "a2_dropout_l2", "a3_regression"
 
 
@@ -494,7 +494,7 @@ def test_instructor_commands_reject_wrong_arguments(course, tmp_path):
     with pytest.raises(instructor.CourseError, match="nobody has no submission of a1_layers_units"):
         grader.autograde_class(course, A1, ["nobody"], workers=1, progress=False)
     with pytest.raises(instructor.CourseError, match="no nbgrader_config.py"):
-        instructor.course_dir(tmp_path)
+        Course.at(tmp_path)
 
 
 def test_release_fetch_submit_collect_through_an_exchange(course, tmp_path):

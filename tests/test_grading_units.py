@@ -12,12 +12,12 @@ from keras import layers
 
 from conftest import ROOT
 from dlcourse import grading
-from dlcourse.host import cheats, feedback, grader, instructor, merge, sandbox, submission
+from dlcourse.host import cheats, feedback, grader, merge, sandbox, submission
 from dlcourse.host.course import Course
 from dlcourse.host.cli import main
 from submissions import fill, solution_code, student_version
 
-ASSIGNMENTS = instructor.assignments(ROOT)
+ASSIGNMENTS = Course.at(ROOT).assignments()
 
 HONEST = {
     "magics": "%matplotlib inline\nimport matplotlib.pyplot as plt",
@@ -25,7 +25,7 @@ HONEST = {
     "pandas": "import pandas as pd\ntable = pd.DataFrame({'a': [1]}).rename(columns={'a': 'b'})",
     "ordinary methods": "xs = [1, 2]\nxs.remove(1)\nname = 'a/b'.replace('/', '-')\nprint(type(xs).__name__)",
     "class name": "model = keras.Sequential()\nprint(model.__class__.__name__, getattr(model, 'name'))",
-    "guarded experiment": "if not grading.grading():\n    history = train_and_validate(build_network([64]), epochs=20)",
+    "guarded experiment": "if not grading.run_by_nbgrader():\n    history = train_and_validate(build_network([64]), epochs=20)",
     "own helper": "def smooth(points, factor=0.9):\n    out = []\n    for p in points:\n        out.append(p)\n    return out",
     "tqdm": "from tqdm.auto import tqdm\nfor fold in tqdm(range(4)):\n    pass",
     "quiet TensorFlow": "import os\nos.environ['TF_CPP_MIN_LOG_LEVEL'] = '3'\nlevel = os.getenv('TF_CPP_MIN_LOG_LEVEL')",
@@ -55,7 +55,7 @@ ATTACKS = {
     "environment": ("import os\nprint(os.environ)", "os.environ"),
     "grader variable": ("import os\ngraded = os.environ.get('NBGRADER_EXECUTION')", "NBGRADER_EXECUTION"),
     "output history": ("print(_i3)", "uses _i3"),
-    "graded switch": ("def normalize(a, b):\n    if grading.grading():\n        return a, b", "asks whether it is being graded"),
+    "graded switch": ("def normalize(a, b):\n    if grading.run_by_nbgrader():\n        return a, b", "asks whether it is being graded"),
     "sys.modules": ("import sys\nsys.modules['dlcourse.grading'] = None", "sys.modules"),
     "computed getattr": ("name = 'check_' + 'layers'\nf = getattr(grading, name)", "getattr with a computed name"),
     "fit of its own": ("class Net(keras.Sequential):\n    def fit(self, *args, **kwargs):\n        return super().fit(*args, **kwargs)",

@@ -150,7 +150,7 @@ def running_hub():
         url = f"http://127.0.0.1:{port}"
         wait_for(f"{url}/hub/api", process, log)
         SHOTS.mkdir(parents=True, exist_ok=True)
-        yield {"base": base, "course": course, "hub": hub.HubDir(hub_dir, instructor.course_id(course)),
+        yield {"base": base, "course": course, "hub": hub.HubDir(hub_dir, Course.at(course).course_id),
                "roster": roster, "url": url, "passwords": passwords(hub_dir), "log": log,
                "setup_seconds": round(setup_seconds, 1)}
     finally:

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 from . import backends, edition, grader, grades, hub, instructor, merge, metadata, runner, submission
+from .course import Course, CourseError
 from .errors import UserError
 
 
@@ -119,12 +120,12 @@ def run_command(args):
 
 
 def release_command(args):
-    print("Generated:", ", ".join(instructor.release(instructor.course_dir(args.course))))
+    print("Generated:", ", ".join(instructor.release(Course.at(args.course).root)))
     return 0
 
 
 def autograde_command(args):
-    course = instructor.course_dir(args.course)
+    course = Course.at(args.course).root
     limits = submission.Limits(wall_seconds=args.wall_seconds, memory_mb=args.memory_mb,
                                cell_seconds=args.cell_seconds, sandboxed=not args.unsafe_no_sandbox)
     if args.unsafe_no_sandbox:
@@ -138,24 +139,24 @@ def autograde_command(args):
 
 
 def clear_command(args):
-    course = instructor.course_dir(args.course)
+    course = Course.at(args.course).root
     try:
         total = merge.clear_review(course, args.assignment, args.student)
     except FileNotFoundError as exc:
-        raise instructor.CourseError(str(exc)) from None
+        raise CourseError(str(exc)) from None
     print(f"Cleared {args.student}'s {args.assignment}: {total:g} autograded points now count.")
     return 0
 
 
 def feedback_command(args):
-    course = instructor.course_dir(args.course)
+    course = Course.at(args.course).root
     files = instructor.feedback(course, args.assignment)
-    print(f"Wrote {len(files)} feedback file(s) under {course / 'feedback'}")
+    print(f"Wrote {len(files)} feedback file(s) under {Course.at(course).feedback()}")
     return 0
 
 
 def export_command(args):
-    course = instructor.course_dir(args.course)
+    course = Course.at(args.course).root
     print("Wrote", instructor.export(course, args.to))
     if args.roster:
         paths, problems = grades.export(course, hub.read_roster(args.roster), Path(args.to).resolve().parent)
@@ -166,7 +167,7 @@ def export_command(args):
 
 
 def metadata_command(args):
-    course = instructor.course_dir(args.course)
+    course = Course.at(args.course).root
     info = metadata.kernel_language_info()
     wrong = {p: metadata.differences(p, info) for p in metadata.course_notebooks(course)}
     wrong = {p: keys for p, keys in wrong.items() if keys}
@@ -180,7 +181,7 @@ def metadata_command(args):
 
 
 def publish_command(args):
-    folder = edition.publish(instructor.course_dir(args.course), args.output)
+    folder = edition.publish(Course.at(args.course).root, args.output)
     print(f"Wrote the student edition to {folder}")
     return 0
 

@@ -32,7 +32,7 @@ from nbgrader.api import Gradebook
 
 from ..datasets import files
 from ..jupyter import INSTRUCTOR_LAB_EXTENSIONS, INSTRUCTOR_SERVER_EXTENSIONS, SANDBOXED_AUTOGRADE
-from . import edition, exchange, instructor
+from . import edition, exchange
 from .course import Course
 from .errors import UserError
 
@@ -129,7 +129,7 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
     """
     if os.geteuid() != 0:
         raise HubError("Setting up the hub makes Unix accounts and needs root. Fix: sudo make hub.")
-    course = instructor.course_dir(course)
+    course = Course.at(course).root
     people = read_roster(roster)
     check_open_to_all(sys.executable, "the course's Python",
                       "rebuild .venv from a system Python: rm -rf .venv && make venv PYTHON=/usr/bin/python3.11")
@@ -137,7 +137,7 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
                       "put the course under a folder every user can enter (chmod o+x on each folder above it)")
     data = files.data_dir() or files.SHARED_DATA_DIR
     check_open_to_all(data / "MANIFEST.json", "the dataset files", f"chmod -R o+rX {data}")
-    hub = HubDir(hub_dir, instructor.course_id(course))
+    hub = HubDir(hub_dir, Course.at(course).course_id)
     staff_gid = ensure_group(STAFF_GROUP)
     ensure_group(STUDENT_GROUP)
     make_folders(hub, staff_gid)
@@ -265,7 +265,7 @@ def write_role_configs(hub, course):
     for that role's servers); return None."""
     factory = "".join(f"c.ExchangeFactory.{k} = {v!r}\n" for k, v in exchange.FACTORY.items())
     common = (f"c = get_config()\nc.Exchange.root = {str(hub.exchange)!r}\n"
-              f"c.CourseDirectory.course_id = {instructor.course_id(course)!r}\n{factory}")
+              f"c.CourseDirectory.course_id = {Course.at(course).course_id!r}\n{factory}")
     tools = {"disabledExtensions": dict.fromkeys(INSTRUCTOR_LAB_EXTENSIONS, True),
              "lockedExtensions": dict.fromkeys(INSTRUCTOR_LAB_EXTENSIONS, True)}
     files = {

@@ -20,39 +20,15 @@ from .course import Course, CourseError
 from .nbgrader_process import explain_failure, nbgrader_environment
 
 
-def course_dir(path="."):
-    """Return the course directory as an absolute Path.
-
-    Raises:
-        CourseError: there is no nbgrader_config.py in it.
-    """
-    return Course.at(path).root
-
-
 def nbgrader(course, *args):
     """Run ``nbgrader ARGS`` in the course directory; return the CompletedProcess."""
     return subprocess.run([sys.executable, "-m", "nbgrader", *args], cwd=course, env=nbgrader_environment(),
                           capture_output=True, text=True)
 
 
-def assignments(course):
-    """Return the assignment names: the folders of the source folder (solutions/)."""
-    return Course.at(course).assignments()
-
-
-def check_assignment(course, assignment):
-    """Raise CourseError unless ``assignment`` is one of the course's."""
-    Course.at(course).check_assignment(assignment)
-
-
 def failure(result):
     """Return nbgrader's error lines from a failed run (a CompletedProcess)."""
     return explain_failure(result.stdout + result.stderr)
-
-
-def course_id(course):
-    """Return ``c.CourseDirectory.course_id`` from nbgrader_config.py."""
-    return Course.at(course).course_id
 
 
 def due_dates(course):
@@ -62,7 +38,8 @@ def due_dates(course):
         CourseError: an assignment has no due date, or one names no assignment.
     """
     dates = dict(Course.at(course).setting("due_dates", {}))
-    missing, unknown = set(assignments(course)) - set(dates), set(dates) - set(assignments(course))
+    names = set(Course.at(course).assignments())
+    missing, unknown = names - set(dates), set(dates) - names
     if missing or unknown:
         raise CourseError(f"c.Course.due_dates in nbgrader_config.py lacks {sorted(missing)} and names unknown "
                           f"{sorted(unknown)}. Fix: give each folder of solutions/ exactly one due date.")
@@ -85,7 +62,7 @@ def release(course):
     with Gradebook(Course.at(course).gradebook_url) as gradebook:  # nbgrader made it
         for assignment, due in dates.items():
             gradebook.update_or_create_assignment(assignment, duedate=parse_utc(due))
-    return assignments(course)
+    return Course.at(course).assignments()
 
 
 def submitted_students(course, assignment):
@@ -115,7 +92,7 @@ def feedback(course, assignment):
     Raises:
         CourseError: nbgrader failed.
     """
-    check_assignment(course, assignment)
+    Course.at(course).check_assignment(assignment)
     result = nbgrader(course, "generate_feedback", assignment, "--force")
     if result.returncode != 0:
         raise CourseError(f"nbgrader generate_feedback failed:\n{failure(result)}")
