@@ -18,6 +18,8 @@ ONE_WORKER = {"graded_variants": "graded-course", "graded_class": "graded-course
               "setting": "browser", "term": "hub"}
 
 
+# Before xdist's own hook, which reads the groups.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
     """Group the tests of each shared fixture (per parameter) onto one worker,
     and start the slow tests first, so that the quick ones fill the gaps."""
