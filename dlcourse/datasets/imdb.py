@@ -7,17 +7,8 @@ from .sequences import limit_vocabulary, load_word_index, offset_words, remove_l
 from .shuffling import shuffled
 
 
-def load_data(
-    path="imdb.npz",
-    num_words=None,
-    skip_top=0,
-    maxlen=None,
-    seed=113,
-    start_char=1,
-    oov_char=2,
-    index_from=3,
-    **kwargs,
-):
+def load_data(path="imdb.npz", num_words=None, skip_top=0, maxlen=None, seed=113, start_char=1, oov_char=2,
+              index_from=3, **kwargs):
     """Return ``(x_train, y_train), (x_test, y_test)``, exactly as Keras does.
 
     x_* are object arrays of word-index lists (25,000 reviews each); y_* are

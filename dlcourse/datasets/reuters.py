@@ -7,17 +7,8 @@ from .sequences import limit_vocabulary, load_word_index, offset_words, remove_l
 from .shuffling import shuffled
 
 
-def load_data(
-    path="reuters.npz",
-    num_words=None,
-    skip_top=0,
-    maxlen=None,
-    test_split=0.2,
-    seed=113,
-    start_char=1,
-    oov_char=2,
-    index_from=3,
-):
+def load_data(path="reuters.npz", num_words=None, skip_top=0, maxlen=None, test_split=0.2, seed=113, start_char=1,
+              oov_char=2, index_from=3):
     """Return ``(x_train, y_train), (x_test, y_test)``, exactly as Keras does.
 
     x_* are object arrays of word-index lists (8,982 / 2,246 newswires by
