@@ -14,6 +14,7 @@ Feedback never shows a hidden test.
 import csv
 import html
 import re
+import shutil
 from datetime import timedelta
 
 import nbformat
@@ -495,6 +496,11 @@ def test_instructor_commands_reject_wrong_arguments(course, tmp_path):
         grader.autograde_class(course, A1, ["nobody"], workers=1, progress=False)
     with pytest.raises(instructor.CourseError, match="no nbgrader_config.py"):
         Course.at(tmp_path)
+    ungraded = tmp_path / "ungraded"  # the course's configuration and sources, nothing graded
+    shutil.copytree(Course.at(ROOT).source(), ungraded / Course.at(ROOT).source().relative_to(ROOT))
+    shutil.copy(Course.at(ROOT).config_path, ungraded)
+    with pytest.raises(instructor.CourseError, match=f"No submission of {A2} is autograded yet.*make autograde A={A2}"):
+        instructor.feedback(ungraded, A2)
 
 
 def test_release_fetch_submit_collect_through_an_exchange(course, tmp_path):

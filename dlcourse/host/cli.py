@@ -149,9 +149,9 @@ def clear_command(args):
 
 
 def feedback_command(args):
-    course = Course.at(args.course).root
-    files = instructor.feedback(course, args.assignment)
-    print(f"Wrote {len(files)} feedback file(s) under {Course.at(course).feedback()}")
+    course = Course.at(args.course)
+    files = instructor.feedback(course.root, args.assignment)
+    print(f"Wrote {len(files)} feedback file(s) under {course.feedback()}")
     return 0
 
 

@@ -90,9 +90,12 @@ def feedback(course, assignment):
     """Write the HTML feedback of every graded student; return the files.
 
     Raises:
-        CourseError: nbgrader failed.
+        CourseError: nothing of ``assignment`` is autograded yet, or nbgrader failed.
     """
     Course.at(course).check_assignment(assignment)
+    if not glob.glob(str(Course.at(course).autograded("*", assignment) / "*.ipynb")):
+        raise CourseError(f"No submission of {assignment} is autograded yet, so there is no feedback to write. "
+                          f"Fix: make autograde A={assignment} first.")
     result = nbgrader(course, "generate_feedback", assignment, "--force")
     if result.returncode != 0:
         raise CourseError(f"nbgrader generate_feedback failed:\n{failure(result)}")
