@@ -38,10 +38,8 @@ smoke: $(STAMP)
 	$(BIN)/python -m dlcourse run --fast lectures/ solutions/
 
 # The tests run notebooks on every backend, so they install all of them. They
-# run JOBS at a time (pytest-xdist): much of a test waits on a kernel or a
-# process starting, so one alone keeps about one core busy (tests/conftest.py
-# keeps the tests that share a graded class on one worker).
-PYTEST = $(BIN)/python -m pytest -n $(JOBS) --dist loadgroup
+# run in two lanes (pytest-xdist): the notebooks beside the grading (tests/conftest.py).
+PYTEST = $(BIN)/python -m pytest -n 2 --dist loadgroup
 test: $(ALL_BACKENDS) sandbox-tools browser-tools hub-tools
 	$(PYTEST) --durations=15
 

@@ -9,27 +9,26 @@ ROOT = Path(__file__).resolve().parent.parent
 # DLCOURSE_DATA_DIR, or else ../shared/datasets (dlcourse.datasets.files knows the default).
 DATA_DIR = files.data_dir() or files.SHARED_DATA_DIR
 
-# `make test` runs the tests on one worker per core (pytest-xdist, --dist
-# loadgroup). These module fixtures grade a class or start a server: the tests
-# that use one run on the same worker, so that it is built once. The two graded
-# classes share a course and a test, so they share a worker too.
-ONE_WORKER = {"graded_variants": "graded-course", "graded_class": "graded-course",
-              "graded_on_another_backend": "another-backend", "hostile": "hostile", "lying_class": "lying-class",
-              "setting": "browser", "term": "hub"}
+# `make test` runs two lanes at once (pytest-xdist, --dist loadgroup): the
+# notebooks, where one kernel trains on about one core, beside the grading,
+# whose processes and sandboxes mostly start and wait. Within a lane the tests
+# run one at a time: two graded classes never fight over the cores, and a class
+# graded once (a module fixture) serves all its tests. Other tests go where
+# there is room.
+LANES = {"test_notebooks": "notebooks", "test_student_edition": "notebooks",
+         **dict.fromkeys(["test_grading_pipeline", "test_hostile_submissions", "test_dask_cluster", "test_hub",
+                          "test_browser", "test_course", "test_sandbox_faults"], "grading")}
 
 
 # Before xdist's own hook, which reads the groups.
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items):
-    """Group the tests of each shared fixture (per parameter) onto one worker,
-    and start the slow tests first, so that the quick ones fill the gaps."""
+    """Put each test of LANES's modules in its lane, and start the slow tests
+    first, so that the quick ones fill the gaps."""
     for item in items:
-        for fixture in item.fixturenames:
-            if fixture in ONE_WORKER:
-                params = getattr(item, "callspec", None)
-                param = params.params.get(fixture, "") if params else ""
-                item.add_marker(pytest.mark.xdist_group(f"{ONE_WORKER[fixture]}{param}"))
-                break
+        lane = LANES.get(item.module.__name__)
+        if lane:
+            item.add_marker(pytest.mark.xdist_group(lane))
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 

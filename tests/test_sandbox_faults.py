@@ -55,6 +55,15 @@ def test_a_kernel_starts_in_the_sandbox_through_a_linked_environment(tmp_path):
     assert check.stdout.strip() == str(python.parent.parent), "the check did not run through the link"
 
 
+def test_a_kernel_starts_under_a_tmpdir_too_deep_for_its_sockets(tmp_path):
+    deep = tmp_path / ("d" * 50) / ("e" * 50)  # as a cluster's per-job TMPDIR can be
+    deep.mkdir(parents=True)
+    assert len(str(deep)) > sandbox.SOCKET_PATH_MAX
+    check = subprocess.run([sys.executable, "-c", "from dlcourse.host import sandbox; sandbox.check_kernel_starts()"],
+                           capture_output=True, text=True, env=nbgrader_environment(TMPDIR=str(deep)))
+    assert check.returncode == 0, check.stderr[-2000:]
+
+
 def grade_through_links(tmp_path, python, course_parent):
     """Grade CLASS on A3 with ``python -m dlcourse autograde``; return the summary's outcomes."""
     course = new_course(course_parent / "course")

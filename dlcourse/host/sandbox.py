@@ -198,6 +198,24 @@ def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backen
     return folder
 
 
+# The grader talks to a kernel through Unix sockets, <work folder>/runtime/kernel-<n>,
+# and a socket's path holds at most 107 bytes.
+SOCKET_PATH_MAX = 107
+SOCKET_SUFFIX = "/runtime/kernel-99"
+
+
+def work_folder(prefix):
+    """Make a new private folder for one kernel's files; return its Path.
+
+    It is under $TMPDIR, or under /tmp when $TMPDIR is too deep for the
+    kernel's sockets (a long TMPDIR, as on some clusters, would otherwise
+    stop every kernel with ZMQ's "File name too long").
+    """
+    prefix = prefix[:40]
+    deepest = len(tempfile.gettempdir()) + 1 + len(prefix) + len("12345678") + len(SOCKET_SUFFIX)
+    return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp" if deepest > SOCKET_PATH_MAX else None))
+
+
 PREFLIGHT_CELL = "import dlcourse"  # the course package, and nothing heavy
 
 
@@ -212,18 +230,21 @@ def check_kernel_starts(timeout=60):
     from jupyter_client import KernelManager
     from jupyter_client.kernelspec import KernelSpecManager
 
-    with tempfile.TemporaryDirectory(prefix="dlcourse-preflight-") as tmp:
-        work, runtime, home, jupyter_dir = (Path(tmp) / name for name in ("work", "runtime", "home", "jupyter"))
+    tmp = work_folder("dlcourse-preflight-")
+    try:
+        work, runtime, home, jupyter_dir = (tmp / name for name in ("work", "runtime", "home", "jupyter"))
         for folder in (work, runtime, home / "tmp"):
             folder.mkdir(parents=True)
         write_kernelspec(jupyter_dir, [(work, work), (runtime, runtime), (home, home)], home)
         specs = KernelSpecManager(kernel_dirs=[str(jupyter_dir / "kernels")])
         manager = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs, transport="ipc",
                                 ip=str(runtime / "kernel"), connection_file=str(runtime / "kernel.json"))
-        with open(Path(tmp) / "kernel.log", "w+") as log:
+        with open(tmp / "kernel.log", "w+") as log:
             problem = _run_preflight_cell(manager, work, log, timeout)
             log.seek(0)
             said = log.read().strip()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     if problem:
         raise SandboxUnavailable(_preflight_message(problem, said, timeout))
 

@@ -18,10 +18,8 @@ import os
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 
 from . import processes, sandbox, watch
 from .course import Course, CourseError
@@ -181,7 +179,7 @@ def grade(job):
         except sandbox.SandboxUnavailable as exc:
             return SubmissionResult(job.student, error=str(exc), machine_fault=True,
                                     seconds=time.monotonic() - started, worker=worker_name())
-    work = Path(tempfile.mkdtemp(prefix=f"dlcourse-{job.student}-"))
+    work = sandbox.work_folder(f"dlcourse-{job.student}-")
     try:
         course, runtime, home, jupyter = (work / name for name in ("course", "runtime", "home", "jupyter"))
         _write_tree(course, {"nbgrader_config.py": job.config, THROWAWAY_GRADEBOOK: job.gradebook})
