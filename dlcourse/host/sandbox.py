@@ -212,7 +212,8 @@ def work_folder(prefix):
     stop every kernel with ZMQ's "File name too long").
     """
     prefix = prefix[:40]
-    deepest = len(tempfile.gettempdir()) + 1 + len(prefix) + len("12345678") + len(SOCKET_SUFFIX)
+    random_part = 8  # what mkdtemp adds to the prefix
+    deepest = len(tempfile.gettempdir()) + 1 + len(prefix) + random_part + len(SOCKET_SUFFIX)
     return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp" if deepest > SOCKET_PATH_MAX else None))
 
 
