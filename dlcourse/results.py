@@ -31,7 +31,7 @@ def _plain(name, value):
     raise TypeError(f"record({name}=...) takes a number or a list of numbers, not {type(value).__name__}.")
 
 
-def keras_backend():
+def _running_backend():
     """Return the name of the backend Keras runs on, or None when the
     notebook has not imported Keras."""
     keras = sys.modules.get("keras")
@@ -49,6 +49,6 @@ def record(**values):
     plain = {name: _plain(name, value) for name, value in values.items()}
     text = ", ".join(f"{k} = {v:.4f}" if isinstance(v, float) else f"{k} = {v}" for k, v in plain.items())
     display({MIME_TYPE: plain, "text/plain": f"Recorded: {text}"},
-            metadata={MIME_TYPE: {"keras_backend": keras_backend()}}, raw=True)
+            metadata={MIME_TYPE: {"keras_backend": _running_backend()}}, raw=True)
     return plain
 

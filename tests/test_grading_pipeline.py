@@ -483,7 +483,7 @@ def test_feedback_shows_no_hidden_test_and_grades_export(course, graded_class, g
     assert "Build a fresh model with build_model() for every fold" in reused, (
         "a failed hidden test's message is missing from the feedback")
 
-    table = instructor.export(course, course / "grades.csv")
+    table = instructor.export_csv(course, course / "grades.csv")
     with open(table) as f:
         rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(f)}
     assert float(rows[(A3, "partial")]["raw_score"]) == sum(cell_scores(course, A3, "partial").values()) + 3

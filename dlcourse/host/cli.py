@@ -134,7 +134,7 @@ def autograde_command(args):
     outcomes = grader.autograde_class(course, args.assignment, args.student, args.workers, args.scheduler,
                                       args.force, limits, backend=args.backend)
     print(grader.format_table(args.assignment, outcomes))
-    grader.save_summary(args.summary, args.assignment, outcomes)
+    grader.save_outcomes(args.summary, args.assignment, outcomes)
     return 0 if all(o.status in ("graded", "skipped") for o in outcomes) else 1
 
 
@@ -157,7 +157,7 @@ def feedback_command(args):
 
 def export_command(args):
     course = Course.at(args.course).root
-    print("Wrote", instructor.export(course, args.to))
+    print("Wrote", instructor.export_csv(course, args.to))
     if args.roster:
         paths, problems = grades.export(course, hub.read_roster(args.roster), Path(args.to).resolve().parent)
         print("Wrote", ", ".join(map(str, paths)))

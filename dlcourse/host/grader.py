@@ -195,7 +195,7 @@ def format_table(assignment, outcomes):
     return "\n".join(lines)
 
 
-def save_summary(path, assignment, outcomes):
+def save_outcomes(path, assignment, outcomes):
     """Write the outcomes as JSON (for scripts and benchmarks); return the path."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

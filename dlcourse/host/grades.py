@@ -1,6 +1,6 @@
 """Grades out to the university's learning-management system (host side).
 
-Besides nbgrader's own CSV (``instructor.export``), two files the LMS
+Besides nbgrader's own CSV (``instructor.export_csv``), two files the LMS
 gradebooks import, one row per roster student and one column per
 assignment, with the late-penalty rule applied the same in both:
 

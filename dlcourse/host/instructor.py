@@ -102,7 +102,7 @@ def feedback(course, assignment):
     return sorted(Path(p) for p in glob.glob(str(Course.at(course).feedback("*", assignment) / "*.html")))
 
 
-def export(course, path):
+def export_csv(course, path):
     """Export all grades to the CSV file ``path``; return its Path.
 
     Raises:
