@@ -29,8 +29,9 @@ from dlcourse.host.course import Course
 c = get_config()  # noqa: F821 -- provided by JupyterHub when it loads this file
 
 HERE = Path(__file__).resolve().parent
-COURSE = Course.at(os.environ.get("DLCOURSE_COURSE", HERE.parent)).root
-HUB = hub.HubDir(os.environ.get("DLCOURSE_HUB_DIR", hub.DEFAULT_HUB_DIR), Course.at(COURSE).course_id)
+LAYOUT = Course.at(os.environ.get("DLCOURSE_COURSE", HERE.parent))
+COURSE = LAYOUT.root
+HUB = hub.HubDir(os.environ.get("DLCOURSE_HUB_DIR", hub.DEFAULT_HUB_DIR), LAYOUT.course_id)
 ROSTER = Path(os.environ.get(hub.ROSTER_VARIABLE, HERE / "roster.csv")).resolve()
 PEOPLE = {p.username: p for p in hub.read_roster(ROSTER)}
 SINGLEUSER = str(Path(sys.executable).parent / "jupyterhub-singleuser")

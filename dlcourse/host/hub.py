@@ -129,7 +129,8 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
     """
     if os.geteuid() != 0:
         raise HubError("Setting up the hub makes Unix accounts and needs root. Fix: sudo make hub.")
-    course = Course.at(course).root
+    layout = Course.at(course)
+    course = layout.root
     people = read_roster(roster)
     check_open_to_all(sys.executable, "the course's Python",
                       "rebuild .venv from a system Python: rm -rf .venv && make venv PYTHON=/usr/bin/python3.11")
@@ -137,7 +138,7 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
                       "put the course under a folder every user can enter (chmod o+x on each folder above it)")
     data = files.data_dir() or files.SHARED_DATA_DIR
     check_open_to_all(data / "MANIFEST.json", "the dataset files", f"chmod -R o+rX {data}")
-    hub = HubDir(hub_dir, Course.at(course).course_id)
+    hub = HubDir(hub_dir, layout.course_id)
     staff_gid = ensure_group(STAFF_GROUP)
     ensure_group(STUDENT_GROUP)
     make_folders(hub, staff_gid)
@@ -263,9 +264,10 @@ def give_course_folder(person, hub):
 def write_role_configs(hub, course):
     """Write each role's Jupyter configuration folder (on JUPYTER_CONFIG_PATH
     for that role's servers); return None."""
+    course = Course.at(course)
     factory = "".join(f"c.ExchangeFactory.{k} = {v!r}\n" for k, v in exchange.FACTORY.items())
     common = (f"c = get_config()\nc.Exchange.root = {str(hub.exchange)!r}\n"
-              f"c.CourseDirectory.course_id = {Course.at(course).course_id!r}\n{factory}")
+              f"c.CourseDirectory.course_id = {course.course_id!r}\n{factory}")
     tools = {"disabledExtensions": dict.fromkeys(INSTRUCTOR_LAB_EXTENSIONS, True),
              "lockedExtensions": dict.fromkeys(INSTRUCTOR_LAB_EXTENSIONS, True)}
     files = {
@@ -277,7 +279,7 @@ def write_role_configs(hub, course):
             {"ServerApp": {"jpserver_extensions": dict.fromkeys(SERVER_EXTENSIONS, False)}}, indent=1),
         # Staff servers start in their home: nbgrader reads the course's own config from here.
         # They share the course directory through their group (nbgrader's groupshared).
-        hub.staff_config / "nbgrader_config.py": (f"load_subconfig({str(course / 'nbgrader_config.py')!r})\n"
+        hub.staff_config / "nbgrader_config.py": (f"load_subconfig({str(course.config_path)!r})\n"
                                                   + common + "c.CourseDirectory.groupshared = True\n"),
         hub.staff_config / "jupyter_server_config.json": json.dumps(
             {"ServerApp": {"jpserver_extensions": dict.fromkeys(SERVER_EXTENSIONS, True),

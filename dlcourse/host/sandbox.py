@@ -198,10 +198,10 @@ def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backen
     return folder
 
 
-# The grader talks to a kernel through Unix sockets, <work folder>/runtime/kernel-<n>,
+# The grader talks to a kernel through Unix sockets, <work folder>/RUNTIME/SOCKET-<n>,
 # and a socket's path holds at most 107 bytes.
+RUNTIME, SOCKET = "runtime", "kernel"
 SOCKET_PATH_MAX = 107
-SOCKET_SUFFIX = "/runtime/kernel-99"
 
 
 def work_folder(prefix):
@@ -213,7 +213,7 @@ def work_folder(prefix):
     """
     prefix = prefix[:40]
     random_part = 8  # what mkdtemp adds to the prefix
-    deepest = len(tempfile.gettempdir()) + 1 + len(prefix) + random_part + len(SOCKET_SUFFIX)
+    deepest = len(tempfile.gettempdir()) + 1 + len(prefix) + random_part + len(f"/{RUNTIME}/{SOCKET}-99")
     return Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp" if deepest > SOCKET_PATH_MAX else None))
 
 
@@ -233,13 +233,13 @@ def check_kernel_starts(timeout=60):
 
     tmp = work_folder("dlcourse-preflight-")
     try:
-        work, runtime, home, jupyter_dir = (tmp / name for name in ("work", "runtime", "home", "jupyter"))
+        work, runtime, home, jupyter_dir = (tmp / name for name in ("work", RUNTIME, "home", "jupyter"))
         for folder in (work, runtime, home / "tmp"):
             folder.mkdir(parents=True)
         write_kernelspec(jupyter_dir, [(work, work), (runtime, runtime), (home, home)], home)
         specs = KernelSpecManager(kernel_dirs=[str(jupyter_dir / "kernels")])
         manager = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs, transport="ipc",
-                                ip=str(runtime / "kernel"), connection_file=str(runtime / "kernel.json"))
+                                ip=str(runtime / SOCKET), connection_file=str(runtime / "kernel.json"))
         with open(tmp / "kernel.log", "w+") as log:
             problem = _run_preflight_cell(manager, work, log, timeout)
             log.seek(0)

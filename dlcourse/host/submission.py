@@ -148,7 +148,7 @@ def nbgrader_command(job, course, runtime):
             f"--CourseDirectory.db_url=sqlite:///{course / THROWAWAY_GRADEBOOK}",
             f"--Execute.kernel_name={sandbox.KERNEL_NAME}",
             # The kernel has no network: the grader reaches it through Unix sockets in `runtime`.
-            "--KernelManager.transport=ipc", f"--KernelManager.ip={runtime / 'kernel'}",
+            "--KernelManager.transport=ipc", f"--KernelManager.ip={runtime / sandbox.SOCKET}",
             f"--Execute.timeout={job.limits.cell_seconds}",
             # Once the last cell has run, every output is in: stop the kernel at once instead of
             # waiting 2.3 s for TensorFlow to tear down (and for any exit code of the student's).
@@ -181,7 +181,7 @@ def grade(job):
                                     seconds=time.monotonic() - started, worker=worker_name())
     work = sandbox.work_folder(f"dlcourse-{job.student}-")
     try:
-        course, runtime, home, jupyter = (work / name for name in ("course", "runtime", "home", "jupyter"))
+        course, runtime, home, jupyter = (work / name for name in ("course", sandbox.RUNTIME, "home", "jupyter"))
         _write_tree(course, {"nbgrader_config.py": job.config, THROWAWAY_GRADEBOOK: job.gradebook})
         _write_tree(jupyter, {"nbgrader_config.py": GRADER_CONFIG.encode()})
         layout = Course.at(course)
