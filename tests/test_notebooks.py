@@ -1,10 +1,9 @@
 """Execute every course notebook in full and check the slides' bands.
 
 Lectures must run top to bottom in full, and the results they record must
-land inside the bands of dlcourse.host.bands, on TensorFlow (the default);
-on JAX the lectures that fit into CI's time beside it run in full too, the
-others in fast mode, and on PyTorch all run in fast mode (`make
-bench-backends` runs every lecture in full on every backend). Solution notebooks have no bands:
+land inside the bands of dlcourse.host.bands, on TensorFlow (the default)
+and on JAX; on PyTorch they run in fast mode (`make bench-backends` runs
+every lecture in full on every backend). Solution notebooks have no bands:
 their experiments only have to run, so they run in fast mode (FAST = True, a
 few epochs each); `make course` runs them in full. Student versions under
 assignments/ must run too, failing only where the student has to work.
@@ -30,10 +29,10 @@ SOLUTIONS = runner.find_notebooks([COURSE.source()])
 STUDENT_VERSIONS = runner.find_notebooks([COURSE.release()])
 OPTIONS = runner.RunOptions(output_dir=ROOT / "build" / "executed", progress=False, cache_dir=ROOT / "build" / "cache",
                             backend=backends.DEFAULT)
-# Lectures in full, with their bands: every one on the default backend, and these on JAX
-# (02 and 05 take over 6 minutes each there, which CI's 90 minutes cannot hold beside the rest).
-JAX_IN_FULL = ("01_mnist", "03_reuters", "04_boston")
-IN_FULL = [(path, backends.DEFAULT) for path in LECTURES] + [(p, "jax") for p in LECTURES if p.stem in JAX_IN_FULL]
+# Lectures in full, with their bands, on the default backend and on JAX (PyTorch in full does not
+# fit into CI's time beside them: `make bench-backends` runs it).
+IN_FULL_ON = (backends.DEFAULT, "jax")
+IN_FULL = [(path, name) for name in IN_FULL_ON for path in LECTURES]
 # Every other lecture and backend: in fast mode.
 IN_FAST_MODE = [(path, name) for name in backends.PACKAGES for path in LECTURES if (path, name) not in IN_FULL]
 
