@@ -7,8 +7,9 @@ typical mistakes, blanks) is graded by plain serial ``nbgrader autograde``,
 then by ``python -m dlcourse autograde`` with 1 worker without the sandbox,
 1 worker, and 2 workers. Each way starts from a fresh copy of the course.
 The table (and build/bench-autograde.{md,json}) gives submissions per minute
-and the ratio to plain nbgrader. Then one solution is run cell by cell in
-the sandboxed kernel to show where its time goes.
+and the ratio to plain nbgrader. Then one solution is graded as a worker
+grades it, its slot started ahead (dlcourse/host/prelaunch.py), to show where
+its time goes.
 """
 
 import argparse
@@ -21,11 +22,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from nbclient import NotebookClient  # noqa: E402
-
 from conftest import ROOT  # noqa: E402
-from dlcourse.host import grader, instructor, sandbox  # noqa: E402
-from dlcourse.host.nbgrader_process import NBGRADER_MAIN  # noqa: E402
+from dlcourse.host import backends, grader, instructor, submission  # noqa: E402
+from dlcourse.host.course import Course  # noqa: E402
 from dlcourse.host.submission import Limits  # noqa: E402
 from submissions import fill, new_course, solution_code, solved, student_version, submit  # noqa: E402
 from test_grading_pipeline import VARIANTS  # noqa: E402
@@ -70,53 +69,39 @@ def timed(label, grade, assignment, notebooks):
     return {"way": label, "seconds": round(seconds, 1), "per_minute": round(60 * len(notebooks) / seconds, 2)}
 
 
-def nbgrader_start():
-    """Seconds for one nbgrader process to start (Python and its imports), as the grader starts it."""
-    import subprocess
+def cell_seconds(cell):
+    """Seconds a cell of an executed notebook ran (nbclient's timing), 0 if it did not."""
+    from dateutil.parser import isoparse
 
-    start = time.monotonic()
-    subprocess.run([sys.executable, "-c", NBGRADER_MAIN, "--version"], capture_output=True, check=True)
-    return time.monotonic() - start
+    timing = cell.get("metadata", {}).get("execution", {})
+    if "shell.execute_reply" not in timing:
+        return 0.0
+    return (isoparse(timing["shell.execute_reply"]) - isoparse(timing["iopub.execute_input"])).total_seconds()
 
 
 def where_the_time_goes(assignment):
-    """Run the solution cell by cell in the sandboxed kernel; return {part: seconds}."""
-    work = Path(tempfile.mkdtemp(prefix="bench-profile-"))
-    home, runtime, jupyter = (work / n for n in ("home", "runtime", "jupyter"))
-    for folder in (home, runtime):
-        folder.mkdir()
-    sandbox.write_kernelspec(jupyter, [(work, work), (runtime, runtime), (home, home)], home)
-    os.environ.update(JUPYTER_PATH=str(jupyter), NBGRADER_EXECUTION="autograde")
-    notebook = solved(assignment)
-    client = NotebookClient(notebook, kernel_name=sandbox.KERNEL_NAME, resources={"metadata": {"path": str(work)}},
-                            record_timing=True, timeout=600)
-    client.km = client.create_kernel_manager()
-    # As in grading: Unix sockets and a connection file in a folder the sandbox can see.
-    client.km.transport, client.km.ip = "ipc", str(runtime / "kernel")
-    client.km.connection_file = str(runtime / "kernel.json")
-    start = time.monotonic()
-    with client.setup_kernel():
-        started = time.monotonic() - start
-        for index, cell in enumerate(notebook.cells):
-            client.execute_cell(cell, index)
-    parts = {"nbgrader start (Python and imports, once per submission)": nbgrader_start(),
-             "kernel start (bwrap + ipykernel)": started}
-
-    def seconds(cell):
-        timing = cell.metadata.get("execution", {})
-        if "shell.execute_reply" not in timing:
-            return 0.0
-        from dateutil.parser import isoparse
-        return (isoparse(timing["shell.execute_reply"]) - isoparse(timing["iopub.execute_input"])).total_seconds()
-
-    meta = [c.metadata.get("nbgrader", {}) for c in notebook.cells]
-    parts["setup cell (imports, TensorFlow start, data loading)"] = sum(
-        seconds(c) for c, m in zip(notebook.cells, meta) if m.get("grade_id") == "setup")
-    parts["test cells (training and checks)"] = sum(
-        seconds(c) for c, m in zip(notebook.cells, meta) if m.get("grade") and c.cell_type == "code")
-    parts["other cells"] = sum(seconds(c) for c, m in zip(notebook.cells, meta)
-                               if c.cell_type == "code" and m.get("grade_id") != "setup" and not m.get("grade"))
-    return {k: round(v, 1) for k, v in parts.items()}
+    """Grade one solution as a worker does, with its slot started ahead and
+    warm (the previous submission's grading started it); return {part: seconds}."""
+    course = fresh_course(assignment, {"first": solved(assignment), "second": solved(assignment)})
+    limits = Limits().for_course(Course.at(course))
+    first, second = grader.make_jobs(course, assignment, ["first", "second"], limits, backends.DEFAULT)
+    submission.grade(first)  # starts the slot of the next submission
+    time.sleep(15)           # while a submission is graded, the next slot warms up
+    result = submission.grade(second, ahead=False)
+    assert result.error is None, result.error
+    cells = json.loads(result.notebooks[assignment])["cells"]
+    meta = [c["metadata"].get("nbgrader", {}) for c in cells]
+    setup = sum(cell_seconds(c) for c, m in zip(cells, meta) if m.get("grade_id") == "setup")
+    tests = sum(cell_seconds(c) for c, m in zip(cells, meta) if m.get("grade") and c["cell_type"] == "code")
+    others = sum(cell_seconds(c) for c, m in zip(cells, meta)
+                 if c["cell_type"] == "code" and m.get("grade_id") != "setup" and not m.get("grade"))
+    parts = {"the whole grading of the submission, in the worker": result.seconds,
+             "setup cell (imports, data; Keras started ahead)": setup,
+             "test cells (the student's code called, and the checks)": tests,
+             "the student's cells (definitions)": others,
+             "the rest: nbgrader (reading, the gradebook, writing) and handing over the kernel":
+                 result.seconds - setup - tests - others}
+    return {k: round(v, 2) for k, v in parts.items()}
 
 
 def main():
@@ -142,7 +127,7 @@ def main():
     overhead = rows[2]["seconds"] / rows[1]["seconds"] - 1
     lines += ["", f"Sandbox cost (--workers 1 against --workers 1 --unsafe-no-sandbox): {100 * overhead:+.1f}%", ""]
     parts = where_the_time_goes(assignment)
-    lines += ["One solution, cell by cell in the sandboxed kernel:", "", "| part | seconds |", "|---|---|"]
+    lines += ["One solution with one worker, its slot started ahead:", "", "| part | seconds |", "|---|---|"]
     lines += [f"| {part} | {value:.1f} |" for part, value in parts.items()]
     report = "\n".join(lines)
     print("\n" + report)

@@ -17,7 +17,7 @@ DATA_DIR = files.data_dir() or files.SHARED_DATA_DIR
 # there is room.
 LANES = {"test_notebooks": "notebooks", "test_student_edition": "notebooks",
          **dict.fromkeys(["test_grading_pipeline", "test_hostile_submissions", "test_dask_cluster", "test_hub",
-                          "test_browser", "test_course", "test_sandbox_faults"], "grading")}
+                          "test_browser", "test_course", "test_sandbox_faults", "test_prelaunch"], "grading")}
 
 
 # Before xdist's own hook, which reads the groups.

@@ -273,3 +273,9 @@ def test_an_optimizer_of_ones_own_cannot_pass_for_keras_s(monkeypatch):
     monkeypatch.setattr(keras.optimizers, "Sneaky", Sneaky, raising=False)
     with pytest.raises(AssertionError):
         grading.plain_copy(_compiled_with(Sneaky()))
+
+
+def test_a_python_without_the_course_package_is_told_to_install_it():
+    sandbox.require_provisioner()  # this environment has it (make venv)
+    with pytest.raises(sandbox.SandboxUnavailable, match="provisioner 'not-installed' is missing.*Fix: `make venv`"):
+        sandbox.require_provisioner("not-installed")

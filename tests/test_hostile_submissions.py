@@ -47,7 +47,10 @@ for path in ["{gradebook}", "../../../gradebook.db", "../../gradebook.db"]:
     except Exception as error:
         print("no gradebook at", path, error)''',
         "deletes_a_classmate": f'''import os
-for path in ["{victim}", "../../honest/{A3}/{A3}.ipynb", "../../../submitted/honest/{A3}/{A3}.ipynb"]:
+# The classmate in the real course, then in the grader's throwaway course (beside the kernel's folder),
+# then where nbgrader's own layout would put it.
+for path in ["{victim}", "../course/submitted/honest/{A3}/{A3}.ipynb", "../../honest/{A3}/{A3}.ipynb",
+             "../../../submitted/honest/{A3}/{A3}.ipynb"]:
     try:
         os.remove(path)
     except OSError as error:
@@ -57,7 +60,7 @@ try:
 except OSError as error:
     print(error)''',
         "deletes_the_gradebook": f'''from pathlib import Path
-for path in [Path("{gradebook}"), Path("../../../gradebook.db")]:
+for path in [Path("{gradebook}"), Path("../course/gradebook.db"), Path("../../../gradebook.db")]:
     try:
         path.unlink()
     except OSError as error:
@@ -116,8 +119,7 @@ def normalize(train, other):
         # Attempts on other files that the source does not give away: only the sandbox's watch sees them.
         "sneaks_past_the_scan": f'''from pathlib import Path
 
-here = Path.cwd()
-course = here.parent.parent.parent
+course = Path.cwd().parent / "course"  # the grader's throwaway course lies beside the kernel's folder
 for target in [course / "gradebook.db", course / "submitted" / "honest" / "{A3}" / "{A3}.ipynb"]:
     try:
         target.unlink()

@@ -108,8 +108,8 @@ def test_a_sandbox_that_cannot_start_a_kernel_stops_grading_and_marks_no_one(tmp
         submit(course, student, A3, solved(A3, **changes))
     before = fingerprint(course)
     missing = tmp_path / "no-such-environment" / "bin" / "python"
-    monkeypatch.setattr(sandbox, "kernel_command", lambda writable: [str(missing), "-m", "ipykernel_launcher",
-                                                                     "-f", "{connection_file}"])
+    monkeypatch.setattr(sandbox, "kernel_command", lambda writable, warm=False: [
+        str(missing), "-m", "ipykernel_launcher", "-f", "{connection_file}"])
     submission.check_sandbox.cache_clear()
     # Workers as threads of this process, so that they see the broken kernel command.
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:

@@ -12,7 +12,8 @@ leaves this package out.
 - :mod:`dlcourse.host.instructor` -- nbgrader's release, feedback and export steps.
 - :mod:`dlcourse.host.grader` -- autograde a class in parallel on Dask.
 - :mod:`dlcourse.host.submission` -- grade one submission in a throwaway course.
-- :mod:`dlcourse.host.nbgrader_process` -- nbgrader as a subprocess: entry point, environment, failures explained.
+- :mod:`dlcourse.host.nbgrader_process` -- nbgrader as a subprocess: configuration, environment, failures explained.
+- :mod:`dlcourse.host.prelaunch` -- the next submission's nbgrader and sandboxed kernel, started ahead.
 - :mod:`dlcourse.host.processes` -- supervise a process tree: limits, peak memory, kill.
 - :mod:`dlcourse.host.sandbox` -- the bubblewrap sandbox of a graded kernel.
 - :mod:`dlcourse.host.watch` -- inside that sandbox: report the kernel's attempts on other files.

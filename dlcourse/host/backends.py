@@ -17,6 +17,15 @@ PACKAGES = {"tensorflow": "tensorflow", "jax": "jax", "torch": "torch"}
 DEFAULT = "tensorflow"  # Keras's own default when the variable is unset
 
 
+def thread_variables(threads):
+    """Return the environment variables that keep a kernel's numerical work
+    to ``threads`` threads: TensorFlow's two thread pools, and OpenMP's, which
+    PyTorch and NumPy's linear algebra use. Kernels sharing the cores get a
+    share each; a thread per core in every one of them only makes them wait
+    for each other."""
+    return {name: str(threads) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")}
+
+
 def requirements_file(name):
     """Return the file name that pins the packages of backend ``name``
     (beside ``requirements.txt``; venv.mk finds the backends by this name)."""

@@ -14,6 +14,7 @@ import os
 import sqlite3
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -135,9 +136,12 @@ def autograde_class(course, assignment, students=None, workers=None, scheduler=N
         if problems:
             outcomes[student] = merge.Merged(student, "not graded", reasons=problems)
     todo = [s for s in everyone if s not in outcomes]
+    cores = os.cpu_count() or 1
+    workers = workers or cores
+    if scheduler is None and limits.threads is None:  # the workers share this machine's cores
+        limits = replace(limits, threads=max(1, cores // workers))
     if todo:
-        outcomes.update(_grade_on_dask(course, assignment, todo, workers or os.cpu_count(), scheduler,
-                                       limits, progress, backend))
+        outcomes.update(_grade_on_dask(course, assignment, todo, workers, scheduler, limits, progress, backend))
     return [outcomes[s] for s in sorted(outcomes)]
 
 
@@ -149,8 +153,13 @@ def _grade_on_dask(course, assignment, students, workers, scheduler, limits, pro
     outcomes, failures = {}, 0
     try:
         jobs = make_jobs(course, assignment, students, limits, backend)
-        futures = {client.submit(submission.grade, job, key=f"grade-{assignment}-{job.student}-{time.time_ns()}",
-                                 pure=False): job.student for job in jobs}
+        # With a core to spare, each worker starts the slot of its next submission while it grades one
+        # (dlcourse/host/prelaunch.py); without, that start-up only slows the grading beside it. The last
+        # submissions, one per worker, have none after them.
+        spare_core = scheduler is None and workers < (os.cpu_count() or 1)
+        futures = {client.submit(submission.grade, job, ahead=spare_core and number < len(jobs) - workers,
+                                 key=f"grade-{assignment}-{job.student}-{time.time_ns()}", pure=False): job.student
+                   for number, job in enumerate(jobs)}
         for future in as_completed(futures):
             try:
                 result = future.result()
@@ -168,6 +177,10 @@ def _grade_on_dask(course, assignment, students, workers, scheduler, limits, pro
     finally:
         if bar:
             bar.close()
+        try:  # the slots the workers started for submissions that never came
+            client.run(submission.close_next_slots)
+        except Exception:  # a worker that died took its slots with it
+            pass
         client.close()
         if cluster:
             cluster.close()

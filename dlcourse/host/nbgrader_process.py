@@ -1,16 +1,10 @@
-"""Host side: nbgrader as a subprocess -- its entry point, its environment,
-and its failures explained in plain words."""
+"""Host side: nbgrader as a subprocess -- its configuration for grading, its
+environment, and its failures explained in plain words."""
 
 import os
 import re
 import sys
 from pathlib import Path
-
-# nbgrader spends 2.7 s of its 5 s start importing rfc3987_syntax, which jsonschema
-# loads only to check "iri" formats that notebooks never use; the grader skips it.
-NBGRADER_MAIN = ("import sys; sys.modules['rfc3987_syntax'] = None; "
-                 "from nbgrader.apps.nbgraderapp import main; sys.exit(main())")
-
 
 # nbgrader's own configuration for the grading run (on JUPYTER_CONFIG_DIR; the
 # course's nbgrader_config.py is read after it): name each cell in the log as

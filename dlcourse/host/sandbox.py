@@ -23,6 +23,7 @@ import os
 import shutil
 import sys
 import tempfile
+from importlib.metadata import entry_points
 from pathlib import Path
 
 import dlcourse
@@ -31,6 +32,7 @@ from dlcourse.datasets import files
 
 from . import backends
 from .errors import UserError
+from .prelaunch import PROVISIONER
 
 KERNEL_NAME = "dlcourse-sandbox"
 INSTALL_HINT = ("Install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; "
@@ -140,15 +142,16 @@ def bwrap_argv(writable, env, bwrap="bwrap"):
     return argv
 
 
-def kernel_environment(home, backend):
+def kernel_environment(home, backend, threads=None):
     """Return the only environment variables a graded kernel gets: none of
     the grader's own (tokens, paths) reach student code; those of the
-    course's kernel (:mod:`dlcourse.jupyter`), and the Keras ``backend``."""
+    course's kernel (:mod:`dlcourse.jupyter`), the Keras ``backend``, and
+    its share of the cores (``threads``; None: as many as it likes)."""
     env = {"PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": str(home),
            "NBGRADER_EXECUTION": "autograde", "MPLBACKEND": "module://matplotlib_inline.backend_inline",
            "MPLCONFIGDIR": str(Path(home) / ".matplotlib"), "KERAS_HOME": str(Path(home) / ".keras"),
            "PYTHONDONTWRITEBYTECODE": "1", "TMPDIR": str(Path(home) / "tmp"), **jupyter.KERNEL_ENVIRONMENT,
-           backends.VARIABLE: backends.check(backend)}
+           backends.VARIABLE: backends.check(backend), **(backends.thread_variables(threads) if threads else {})}
     data = files.data_dir()
     if data:  # its path as the kernel sees it (the sandbox mounts it there)
         env[files.DATA_DIR_VARIABLE] = str(data.resolve())
@@ -162,40 +165,62 @@ SYSTEM_READABLE = ["/proc", "/sys", "/dev"]
 SYSTEM_WRITABLE = ["/dev"]
 
 
-def kernel_command(writable):
+def kernel_command(writable, warm=False):
     """Return the command that starts an ipykernel of this Python, as this
     process names it, watched (:mod:`dlcourse.host.watch`): attempts outside
     the read-only roots and the ``writable`` folders (as the kernel sees
-    them) are reported. ``-P``: the notebook's folder is not searched for the
-    launcher (a submitted file of that name would otherwise replace it)."""
+    them) are reported; with ``warm``, Keras and its backend are started
+    first. ``-P``: the notebook's folder is not searched for the launcher (a
+    submitted file of that name would otherwise replace it)."""
     readable = os.pathsep.join(_read_only_roots() + SYSTEM_READABLE)
     changeable = os.pathsep.join([str(target) for _, target in writable] + SYSTEM_WRITABLE)
     return [sys.executable, "-P", "-m", "dlcourse.host.watch", "--read", readable, "--write", changeable,
-            "--", "-f", "{connection_file}"]
+            *(["--warm", "keras"] if warm else []), "--", "-f", "{connection_file}"]
 
 
-def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backends.DEFAULT):
+def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backends.DEFAULT, warm=False, threads=None):
     """Write the kernelspec ``dlcourse-sandbox`` under ``jupyter_dir/kernels``
     (put ``jupyter_dir`` on JUPYTER_PATH); return its folder. ``writable``
-    is as for :func:`bwrap_argv`; the kernel runs on the Keras ``backend``.
+    is as for :func:`bwrap_argv`; the kernel runs on the Keras ``backend``
+    with ``threads`` threads (:func:`kernel_environment`) and, with ``warm``,
+    starts Keras before it answers. Its provisioner takes a kernel started
+    ahead where there is one (:mod:`dlcourse.host.prelaunch`).
 
     With ``sandboxed=False`` the kernel is this environment's plain ipykernel
     (the instructor's explicit unsafe choice).
 
     Raises:
-        SandboxUnavailable: sandboxed, and bwrap is not installed.
+        SandboxUnavailable: sandboxed, and bwrap is not installed; or the
+            provisioner is not installed in this Python.
     """
-    kernel = kernel_command(writable)
-    env = kernel_environment(home, backend)
+    require_provisioner()
+    kernel = kernel_command(writable, warm)
+    env = kernel_environment(home, backend, threads)
     argv = bwrap_argv(writable, env, require_bwrap()) + ["--", *kernel] if sandboxed else kernel
     folder = Path(jupyter_dir) / "kernels" / KERNEL_NAME
     folder.mkdir(parents=True, exist_ok=True)
     # The kernel runs in its own session and PID namespace, where the grader's
     # SIGINT cannot reach it: on a cell timeout, ask it to interrupt itself.
     spec = {"argv": argv, "display_name": "Python 3 (sandboxed grading)", "language": "python",
-            "env": env, "interrupt_mode": "message", "metadata": {"debugger": False}}
+            "env": env, "interrupt_mode": "message",
+            "metadata": {"debugger": False, "kernel_provisioner": {"provisioner_name": PROVISIONER}}}
     (folder / "kernel.json").write_text(json.dumps(spec, indent=1))
     return folder
+
+
+def require_provisioner(name=PROVISIONER):
+    """Return None if this Python has the graded kernel's provisioner (an
+    entry point of the course package, :mod:`dlcourse.host.prelaunch`).
+
+    Raises:
+        SandboxUnavailable: it does not; jupyter_client would otherwise say only
+            "No such kernel".
+    """
+    if not entry_points(group="jupyter_client.kernel_provisioners", name=name):
+        raise SandboxUnavailable(
+            f"Grading needs the course package installed in this Python ({sys.executable}): its kernel "
+            f"provisioner {name!r} is missing, so no graded kernel can start. Fix: `make venv` in the course "
+            "folder (or `pip install -e <course folder>` in the grading machine's environment).")
 
 
 # The grader talks to a kernel through Unix sockets, <work folder>/RUNTIME/SOCKET-<n>,

@@ -14,16 +14,20 @@ grading started.
 
 import functools
 import importlib.machinery
+import json
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from . import processes, sandbox, watch
 from .course import Course, CourseError
-from .nbgrader_process import GRADER_CONFIG, NBGRADER_MAIN, explain_failure, nbgrader_environment
+from .nbgrader_process import GRADER_CONFIG, explain_failure, nbgrader_environment
+from .prelaunch import PRELAUNCH_MAIN
 
 # In the throwaway course: the folder of the student version (nbgrader's source
 # folder there: the solutions never reach a worker) and the gradebook's file.
@@ -39,6 +43,7 @@ class Limits:
     memory_mb: int | None = None      # the kernel and nbgrader together: c.Course.submission_memory_mb
     cell_seconds: int | None = None   # one cell: c.Execute.timeout, the same as Validate's
     sandboxed: bool = True            # False only when the instructor passes --unsafe-no-sandbox
+    threads: int | None = None        # the kernel's threads for Keras's backend; None: as many as it likes
 
     def for_course(self, course):
         """Return these limits with every unset one read from ``course`` (a
@@ -140,19 +145,125 @@ def worker_name():
         return os.uname().nodename
 
 
-def nbgrader_command(job, course, runtime):
-    """Return the nbgrader command that autogrades the job in its throwaway ``course``."""
-    return [sys.executable, "-c", NBGRADER_MAIN, "autograde", job.assignment, "--student", job.student, "--force",
+def nbgrader_arguments(job, slot):
+    """Return nbgrader's arguments that autograde the job in the ``slot``'s throwaway course."""
+    return ["autograde", job.assignment, "--student", job.student, "--force",
             # The student version stands in for the sources, and the gradebook is the throwaway's own.
             f"--CourseDirectory.source_directory={THROWAWAY_SOURCE}",
-            f"--CourseDirectory.db_url=sqlite:///{course / THROWAWAY_GRADEBOOK}",
+            f"--CourseDirectory.db_url=sqlite:///{slot.course / THROWAWAY_GRADEBOOK}",
             f"--Execute.kernel_name={sandbox.KERNEL_NAME}",
             # The kernel has no network: the grader reaches it through Unix sockets in `runtime`.
-            "--KernelManager.transport=ipc", f"--KernelManager.ip={runtime / sandbox.SOCKET}",
+            "--KernelManager.transport=ipc", f"--KernelManager.ip={slot.socket}",
             f"--Execute.timeout={job.limits.cell_seconds}",
             # Once the last cell has run, every output is in: stop the kernel at once instead of
             # waiting 2.3 s for TensorFlow to tear down (and for any exit code of the student's).
             "--Execute.shutdown_kernel=immediate"]
+
+
+@dataclass
+class Slot:
+    """A private folder, a sandboxed kernel started in it and an nbgrader
+    process waiting for its arguments (:mod:`dlcourse.host.prelaunch`): what
+    grades one submission, started before it arrives."""
+    work: Path
+    backend: str
+    limits: Limits
+    process: subprocess.Popen | None = None
+
+    @property
+    def course(self):
+        """The throwaway course nbgrader grades in."""
+        return self.work / "course"
+
+    @property
+    def folder(self):
+        """The kernel's folder: a copy of the student's files (it may change them)."""
+        return self.work / "submission"
+
+    @property
+    def socket(self):
+        """The Unix sockets the kernel is reached through, without their -<n>."""
+        return self.work / sandbox.RUNTIME / sandbox.SOCKET
+
+    @property
+    def log(self):
+        """nbgrader's output, the kernel's and the watch's (appended to only)."""
+        return self.work / "nbgrader.log"
+
+    def suits(self, job):
+        """True when its kernel is still running, as ``job`` needs it (backend, sandbox, threads)."""
+        kernel = (self.backend, self.limits.sandboxed, self.limits.threads)
+        return kernel == (job.backend, job.limits.sandboxed, job.limits.threads) and self.process.poll() is None
+
+
+def open_slot(backend, limits):
+    """Make a slot and start its kernel (on ``backend``, sandboxed and with
+    threads as ``limits`` say) and nbgrader; return the Slot.
+
+    Raises:
+        SandboxUnavailable: sandboxed, and bwrap is not installed.
+    """
+    slot = Slot(sandbox.work_folder("dlcourse-grading-"), backend, limits)
+    runtime, home, jupyter = (slot.work / name for name in (sandbox.RUNTIME, "home", "jupyter"))
+    for folder in (slot.course, slot.folder, runtime, home / "tmp"):
+        folder.mkdir(parents=True)
+    _write_tree(jupyter, {"nbgrader_config.py": GRADER_CONFIG.encode()})
+    writable = [(slot.folder, slot.folder), (runtime, runtime), (home, home)]
+    sandbox.write_kernelspec(jupyter, writable, home, limits.sandboxed, backend, warm=True, threads=limits.threads)
+    env = nbgrader_environment(JUPYTER_PATH=str(jupyter), JUPYTER_CONFIG_DIR=str(jupyter),
+                               JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime))
+    with open(slot.log, "a") as out:  # appending: a kernel's write cannot overwrite the watch's lines
+        slot.process = subprocess.Popen(
+            [sys.executable, "-c", PRELAUNCH_MAIN, str(slot.folder), str(slot.socket), str(slot.work)],
+            cwd=slot.course, env=env, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
+            text=True, start_new_session=True)
+    return slot
+
+
+def close_slot(slot):
+    """Stop a slot's processes (if still running) and remove its folder; return None."""
+    if slot.process is not None:
+        try:
+            slot.process.stdin.close()  # end of input: the process stops its kernel and leaves
+            slot.process.wait(timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        processes.kill(processes.process_tree(slot.process.pid))
+        slot.process.wait()
+    shutil.rmtree(slot.work, ignore_errors=True)
+
+
+# The slot each grading thread of this process starts for its next submission.
+_next_slots = {}
+_next_slots_lock = threading.Lock()
+
+
+def _take_slot(job):
+    """Return this thread's slot started ahead if it suits the job, else a new one."""
+    with _next_slots_lock:
+        slot = _next_slots.pop(threading.get_ident(), None)
+    if slot is not None and slot.suits(job):
+        return slot
+    if slot is not None:
+        close_slot(slot)
+    return open_slot(job.backend, job.limits)
+
+
+def _start_next_slot(job):
+    """Start this thread's slot for its next submission, like ``job``'s."""
+    slot = open_slot(job.backend, job.limits)
+    with _next_slots_lock:
+        _next_slots[threading.get_ident()] = slot
+
+
+def close_next_slots():
+    """Close every slot this process started ahead (at the end of a class); return how many."""
+    with _next_slots_lock:
+        slots = list(_next_slots.values())
+        _next_slots.clear()
+    for slot in slots:
+        close_slot(slot)
+    return len(slots)
 
 
 @functools.cache
@@ -168,10 +279,12 @@ def check_sandbox():
     sandbox.check_kernel_starts()
 
 
-def grade(job):
+def grade(job, ahead=True):
     """Grade one submission in a throwaway course; return its SubmissionResult
     (with ``error`` set, never raised, when it could not be graded; with
-    ``machine_fault`` too when the sandbox cannot run a kernel here)."""
+    ``machine_fault`` too when the sandbox cannot run a kernel here). With
+    ``ahead``, start the slot of this thread's next submission while this one
+    is graded."""
     started = time.monotonic()
     if job.limits.sandboxed:
         try:
@@ -179,48 +292,52 @@ def grade(job):
         except sandbox.SandboxUnavailable as exc:
             return SubmissionResult(job.student, error=str(exc), machine_fault=True,
                                     seconds=time.monotonic() - started, worker=worker_name())
-    work = sandbox.work_folder(f"dlcourse-{job.student}-")
+    slot = None
     try:
-        course, runtime, home, jupyter = (work / name for name in ("course", sandbox.RUNTIME, "home", "jupyter"))
-        _write_tree(course, {"nbgrader_config.py": job.config, THROWAWAY_GRADEBOOK: job.gradebook})
-        _write_tree(jupyter, {"nbgrader_config.py": GRADER_CONFIG.encode()})
-        layout = Course.at(course)
-        _write_tree(course / THROWAWAY_SOURCE / job.assignment, job.release)
-        _write_tree(layout.submitted(job.student, job.assignment), job.submission)
-        # The kernel runs in the notebook's folder, but sees a scratch copy of the
-        # student's files there: nbgrader (outside the sandbox) writes its output
-        # into the real folder, which no student code ever touched (a symlink
-        # left there would otherwise make it write anywhere on this machine).
-        student_files = layout.autograded(job.student, job.assignment)
-        scratch = work / "scratch"
-        shadowing = sorted(name for name in job.submission if importable(name))
-        others = {name: data for name, data in {**job.submission, **job.release}.items()
-                  if not name.endswith(".ipynb") and name not in shadowing}
-        _write_tree(scratch, others)
-        for folder in (runtime, home / "tmp", student_files):
-            folder.mkdir(parents=True, exist_ok=True)
-        writable = [(scratch, student_files), (runtime, runtime), (home, home)]
-        sandbox.write_kernelspec(jupyter, writable, home, job.limits.sandboxed, job.backend)
-
-        env = nbgrader_environment(JUPYTER_PATH=str(jupyter), JUPYTER_CONFIG_DIR=str(jupyter),
-                                   JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime))
-        log = work / "nbgrader.log"
-        with open(log, "a") as out:  # appending: a kernel's write cannot overwrite the watch's lines
-            process = subprocess.Popen(nbgrader_command(job, course, runtime), cwd=course, env=env, stdout=out,
-                                       stderr=subprocess.STDOUT, start_new_session=True)
-            error, peak = _supervise(process, job.limits)
-        output = log.read_text(errors="replace")
-        if error is None and process.returncode != 0:
+        slot = _take_slot(job)
+        shadowing = _fill(slot, job)
+        try:
+            slot.process.stdin.write(json.dumps(nbgrader_arguments(job, slot)) + "\n")
+            slot.process.stdin.close()
+        except OSError:  # it ended early; its log says why
+            pass
+        if ahead:
+            _start_next_slot(job)
+        error, peak = _supervise(slot.process, job.limits)
+        output = slot.log.read_text(errors="replace")
+        if error is None and slot.process.returncode != 0:
             error = explain_failure(output)
+        student_files = Course.at(slot.course).autograded(job.student, job.assignment)
         notebooks = {} if error else {p.stem: p.read_text() for p in sorted(student_files.glob("*.ipynb"))}
         if error is None and not notebooks:
             error = "nbgrader wrote no autograded notebook:\n" + explain_failure(output)
         flags = [f"submitted {name}, a Python module the kernel would import in place of the course's own "
                  "(it was not given to the kernel)" for name in shadowing]
-        flags += [describe_attempt(attempt, course) for attempt in watch.read_attempts(output)]
+        flags += [describe_attempt(attempt, slot.course) for attempt in watch.read_attempts(output)]
         return SubmissionResult(job.student, notebooks, error, seconds=time.monotonic() - started, peak_mb=peak,
                                 worker=worker_name(), flags=flags)
     except sandbox.SandboxUnavailable as exc:
         return SubmissionResult(job.student, error=str(exc), machine_fault=True, seconds=time.monotonic() - started)
     finally:
-        shutil.rmtree(work, ignore_errors=True)
+        if slot is not None:
+            close_slot(slot)
+
+
+def _fill(slot, job):
+    """Write the job's files into the slot: the throwaway course (the
+    course's configuration, a gradebook that knows only this assignment, the
+    release version, the submission) and the kernel's copy of the student's
+    files; return the names of submitted Python modules left out of that copy."""
+    _write_tree(slot.course, {"nbgrader_config.py": job.config, THROWAWAY_GRADEBOOK: job.gradebook})
+    layout = Course.at(slot.course)
+    _write_tree(slot.course / THROWAWAY_SOURCE / job.assignment, job.release)
+    _write_tree(layout.submitted(job.student, job.assignment), job.submission)
+    layout.autograded(job.student, job.assignment).mkdir(parents=True, exist_ok=True)
+    # The kernel sees a copy of the student's files in its own folder: nbgrader (outside
+    # the sandbox) writes its output into autograded/, which no student code ever touched
+    # (a symlink left there would otherwise make it write anywhere on this machine).
+    shadowing = sorted(name for name in job.submission if importable(name))
+    others = {name: data for name, data in {**job.submission, **job.release}.items()
+              if not name.endswith(".ipynb") and name not in shadowing}
+    _write_tree(slot.folder, others)
+    return shadowing

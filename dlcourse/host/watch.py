@@ -1,8 +1,11 @@
 """Host side, run inside the sandbox: a graded kernel that reports what it
 tries on files.
 
-``python -P -m dlcourse.host.watch --read DIRS --write DIRS -- KERNEL_ARGS``
-installs a Python audit hook, then starts ``ipykernel_launcher KERNEL_ARGS``.
+``python -P -m dlcourse.host.watch --read DIRS --write DIRS [--warm keras] -- KERNEL_ARGS``
+installs a Python audit hook, then starts ``ipykernel_launcher KERNEL_ARGS``
+(with ``--warm keras``, it first imports Keras and starts its backend, the
+start-up every graded notebook has, so that a kernel started ahead of its
+submission has done it before the submission arrives).
 The hook sees each attempt of the kernel's code to read, list, change or
 remove a path, before the sandbox answers it. An attempt outside the folders
 it may read (``--read``) or change (``--write``, each a list joined with
@@ -111,6 +114,13 @@ def read_attempts(log_text):
     return attempts
 
 
+def warm_up_keras():
+    """Import Keras and run one operation on its backend; return None."""
+    import keras
+
+    keras.ops.zeros(1)
+
+
 def main(argv):
     """Install the watch and run ipykernel with the arguments after ``--``."""
     split = argv.index("--")
@@ -118,6 +128,8 @@ def main(argv):
     readable = [p for p in options.get("--read", "").split(os.pathsep) if p]
     writable = [p for p in options.get("--write", "").split(os.pathsep) if p]
     sys.addaudithook(Watch(readable, writable, os.dup(2)))
+    if options.get("--warm") == "keras":
+        warm_up_keras()
     sys.argv = ["ipykernel_launcher", *argv[split + 1:]]
     import runpy
 

@@ -1,0 +1,84 @@
+"""Host side: nbgrader and its sandboxed kernel, started before their submission arrives.
+
+Much of grading a small submission is start-up that is the same for every
+student: nbgrader's Python and imports, the sandbox and the kernel, and Keras
+with its backend in the kernel. A grading worker therefore starts the next
+submission's grading process while it grades the current one:
+
+    python -c PRELAUNCH_MAIN SUBMISSION_FOLDER SOCKET WORK_FOLDER
+
+imports nbgrader, starts the sandboxed kernel (the kernelspec on
+JUPYTER_PATH, whose launcher imports Keras before anything else runs, see
+:mod:`dlcourse.host.watch`) in SUBMISSION_FOLDER, talking through the Unix
+sockets SOCKET-<n>, and waits for one line on standard input: nbgrader's
+arguments, as a JSON list. It then runs nbgrader,
+whose notebook is executed by that kernel: the kernelspec names
+:class:`PrelaunchedProvisioner`, which hands nbgrader's kernel manager the
+kernel already running instead of starting another. At end of input instead
+(the worker has ended, or closed the slot), it stops the kernel, removes
+WORK_FOLDER (the slot's, which holds the others) and leaves.
+
+Each process and kernel serves one submission only, in a sandbox made for it
+that no other submission touched; the student's files arrive in its folder
+after the kernel started.
+"""
+
+import json
+import shutil
+import sys
+
+from jupyter_client.provisioning import LocalProvisioner
+
+PROVISIONER = "dlcourse-prelaunched"   # its entry point (pyproject.toml) and the kernelspec's metadata
+# nbgrader spends 2.7 s of its 5 s start importing rfc3987_syntax, which jsonschema
+# loads only to check "iri" formats that notebooks never use; the grader skips it.
+PRELAUNCH_MAIN = ("import sys; sys.modules['rfc3987_syntax'] = None; "
+                  "from dlcourse.host.prelaunch import main; sys.exit(main(sys.argv[1:]))")
+
+# The kernel this process started ahead, until nbgrader's kernel manager takes it.
+_waiting = []
+
+
+class PrelaunchedProvisioner(LocalProvisioner):
+    """Gives the first kernel manager that launches a kernel the kernel this
+    process started ahead (:func:`main`); any later one starts its own."""
+
+    async def launch_kernel(self, cmd, **kwargs):
+        """Return the connection info of the kernel started ahead, now this
+        provisioner's process; without one, launch ``cmd`` as usual."""
+        if not _waiting:
+            return await super().launch_kernel(cmd, **kwargs)
+        ahead = _waiting.pop()
+        self.process, self.pid, self.pgid, self.cwd = ahead.process, ahead.pid, ahead.pgid, ahead.cwd
+        self.connection_info = ahead.connection_info
+        return self.connection_info
+
+
+def start_kernel_ahead(folder, socket):
+    """Start the sandboxed kernel in ``folder``, reached through the Unix
+    sockets ``socket``-<n>; return its kernel manager."""
+    from jupyter_client import KernelManager
+
+    from .sandbox import KERNEL_NAME
+
+    manager = KernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=socket)
+    manager.start_kernel(cwd=folder)
+    _waiting.append(manager.provisioner)
+    return manager
+
+
+def main(argv):
+    """Start the kernel ahead (``argv``: its folder and socket, then the
+    slot's folder), wait for nbgrader's arguments on standard input, run
+    nbgrader; return its exit code (0 at end of input)."""
+    from nbgrader.apps.nbgraderapp import main as nbgrader_main
+
+    folder, socket, work = argv
+    manager = start_kernel_ahead(folder, socket)
+    line = sys.stdin.readline()
+    if not line:
+        manager.shutdown_kernel(now=True)
+        shutil.rmtree(work, ignore_errors=True)
+        return 0
+    sys.argv = ["nbgrader", *json.loads(line)]
+    return nbgrader_main()
