@@ -24,7 +24,7 @@ help:
 	@echo "make feedback A=a1_layers_units    write the HTML feedback of an assignment"
 	@echo "make grades     export all grades to build/grades.csv (and Canvas's and Moodle's files, with a roster)"
 	@echo "make bench-autograde   time serial nbgrader against the parallel, sandboxed grader"
-	@echo "make bench-backends [FAST=1]   every lecture on every backend, side by side, into build/bench-backends.md"
+	@echo "make bench-backends [FAST=1]   every lecture on every backend, side by side, into build/bench-backends.md (-fast.md)"
 	@echo "make sandbox-tools     install bubblewrap, the grading sandbox (Debian/Ubuntu, as root)"
 	@echo "sudo make hub [ROSTER=hub/roster.csv] [HUB_DIR=folder]   accounts from the roster, then JupyterHub on :8000"
 	@echo "make test-hub   the term on a real hub, in headless Chromium (as root)"

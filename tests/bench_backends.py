@@ -4,9 +4,11 @@
 
 Each backend runs the lectures one after the other, as `make course
 KERAS_BACKEND=...` would with one job, and its bands are checked (not in
-fast mode). The table (build/bench-backends.md and .json) gives each
-lecture's time per backend, whether its bands were met, and how much disk
-each backend's packages take in this environment (those that only it needs).
+fast mode). The table (build/bench-backends.md and .json; in fast mode
+build/bench-backends-fast.md and .json) gives each lecture's time per
+backend, whether its bands were met, and how much disk each backend's
+packages take in this environment (those that only it needs). It is written
+again after each backend, so a run cut short keeps what it measured.
 """
 
 import argparse
@@ -73,9 +75,10 @@ def install_sizes():
             for name in backends.PACKAGES if backends.is_installed(name)}
 
 
-def run_backend(backend, fast):
-    """Run every lecture on ``backend``; return {lecture: (seconds, ok)}."""
-    options = runner.RunOptions(output_dir=OUT / backend, fast=fast, progress=False, backend=backend)
+def run_backend(backend, args):
+    """Run every lecture on ``backend`` with the limits of ``args``; return {lecture: (seconds, ok)}."""
+    options = runner.RunOptions(output_dir=OUT / backend, fast=args.fast, progress=False, backend=backend,
+                                timeout=args.timeout, cell_timeout=args.cell_timeout)
     print(f"==> {backend}", flush=True)
     results = runner.run([ROOT / "lectures"], options, summary_dir=OUT / backend)
     return {Path(r.notebook).stem: (round(r.seconds, 1), r.ok) for r in results}
@@ -105,16 +108,24 @@ def main():
     parser.add_argument("--fast", action="store_true", help="run the lectures in fast mode")
     parser.add_argument("--backend", action="append", choices=list(backends.PACKAGES),
                         help="only this backend (repeatable; default: all)")
+    defaults = runner.RunOptions()
+    parser.add_argument("--timeout", type=int, default=defaults.timeout, metavar="SECONDS",
+                        help=f"for a whole notebook (default {defaults.timeout})")
+    parser.add_argument("--cell-timeout", type=int, default=defaults.cell_timeout, metavar="SECONDS",
+                        help=f"for one cell (default {defaults.cell_timeout})")
     args = parser.parse_args()
     names = args.backend or list(backends.PACKAGES)
     for name in names:
         backends.require(name)
-    times = {name: run_backend(name, args.fast) for name in names}
-    report = table(times, install_sizes(), args.fast)
+    sizes = install_sizes()
+    out = ROOT / "build" / ("bench-backends-fast" if args.fast else "bench-backends")
+    times = {}
+    for name in names:
+        times[name] = run_backend(name, args)
+        report = table(times, sizes, args.fast)
+        out.with_suffix(".md").write_text(report + "\n")
+        out.with_suffix(".json").write_text(json.dumps({"fast": args.fast, "times": times}, indent=1))
     print("\n" + report)
-    OUT.mkdir(parents=True, exist_ok=True)
-    (ROOT / "build" / "bench-backends.md").write_text(report + "\n")
-    (ROOT / "build" / "bench-backends.json").write_text(json.dumps({"fast": args.fast, "times": times}, indent=1))
 
 
 if __name__ == "__main__":
