@@ -18,6 +18,7 @@ before a class is graded, that a sandboxed kernel starts and imports the
 course package.
 """
 
+import functools
 import json
 import os
 import shutil
@@ -208,6 +209,7 @@ def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backen
     return folder
 
 
+@functools.cache  # once per process: every submission's kernelspec asks, and a lookup reads every package's metadata
 def require_provisioner(name=PROVISIONER):
     """Return None if this Python has the graded kernel's provisioner (an
     entry point of the course package, :mod:`dlcourse.host.prelaunch`).
