@@ -17,6 +17,7 @@ import urllib.request
 from contextlib import contextmanager
 
 import pytest
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from conftest import ROOT, free_port
 from dlcourse import jupyter
@@ -189,13 +190,18 @@ def test_the_instructor_collects_and_autogrades_in_the_formgrader(setting, brows
 
         with STEPS.step(page, "instructor-sees-points-in-manual-grading"):
             grader.get_by_text("Manual Grading").click()
-            table = grader.locator("table tbody")
-            table.get_by_text(A1).wait_for(timeout=60_000)
             with open_gradebook(course) as gradebook:
                 totals = {a.name: a.max_score for a in gradebook.assignments}
             for assignment in Course.at(course).assignments():
-                shown = table.locator("tr", has_text=assignment).inner_text()
-                assert totals[assignment] > 0 and f"/ {totals[assignment]:g}" in shown, f"{assignment}: {shown}"
+                assert totals[assignment] > 0, f"{assignment} has no points in the gradebook"
+                # Wait for the row with its points: until the page has changed, the rows are Manage
+                # Assignments' (the same names, no points), and reading one at once can read those.
+                row = grader.locator("table tbody tr", has_text=assignment)
+                points = f"/ {totals[assignment]:g}"
+                try:
+                    row.filter(has_text=points).first.wait_for(timeout=60_000)
+                except PlaywrightTimeout:
+                    pytest.fail(f"{assignment}: Manual Grading shows no '{points}' in 60 s: {row.all_inner_texts()}")
 
         with STEPS.step(page, "instructor-collects"):
             grader.get_by_text("Manage Assignments").click()
