@@ -51,8 +51,8 @@ class RunOptions:
     output_dir: Path = Path("build/executed")  # executed notebooks go to <output_dir>/<their folder>/
     fast: bool = False          # set the FAST parameter; bands are not checked
     timeout: int = 1800         # seconds for a whole notebook
-    # seconds for one cell. The longest, Lecture 2's grid search, ran 501 s alone on 2 cores and over
-    # 900 s in `make test`, where the grading tests share the cores: twice that, with room to spare.
+    # seconds for one cell: room for the longest, Lecture 2's grid search, when it gets half the cores
+    # (in `make test` the grading tests share them); each executed notebook records its cells' times
     cell_timeout: int = 1500
     progress: bool = True       # papermill's progress bar
     cache_dir: Path | None = None  # take unchanged notebooks from this cache (dlcourse.host.cache)
