@@ -5,7 +5,8 @@ tries on files.
 installs a Python audit hook, then starts ``ipykernel_launcher KERNEL_ARGS``
 (with ``--warm keras``, it first imports Keras and starts its backend, the
 start-up every graded notebook has, so that a kernel started ahead of its
-submission has done it before the submission arrives).
+submission has done it before the submission arrives; the hook comes after
+that start-up and before any code of the submission).
 The hook sees each attempt of the kernel's code to read, list, change or
 remove a path, before the sandbox answers it. An attempt outside the folders
 it may read (``--read``) or change (``--write``, each a list joined with
@@ -127,9 +128,9 @@ def main(argv):
     options = dict(zip(argv[:split:2], argv[1:split:2]))
     readable = [p for p in options.get("--read", "").split(os.pathsep) if p]
     writable = [p for p in options.get("--write", "").split(os.pathsep) if p]
+    if options.get("--warm") == "keras":  # the course's own start-up, before the watch: no student code
+        warm_up_keras()                    # has run yet, and judging its thousands of opens costs 0.3 s
     sys.addaudithook(Watch(readable, writable, os.dup(2)))
-    if options.get("--warm") == "keras":
-        warm_up_keras()
     sys.argv = ["ipykernel_launcher", *argv[split + 1:]]
     import runpy
 
