@@ -128,8 +128,10 @@ def main(argv):
     options = dict(zip(argv[:split:2], argv[1:split:2]))
     readable = [p for p in options.get("--read", "").split(os.pathsep) if p]
     writable = [p for p in options.get("--write", "").split(os.pathsep) if p]
-    if options.get("--warm") == "keras":  # the course's own start-up, before the watch: no student code
-        warm_up_keras()                    # has run yet, and judging its thousands of opens costs 0.3 s
+    # The course's own start-up comes before the watch: no code of the submission has run
+    # yet, and judging the thousands of files Keras's backend opens would slow every kernel.
+    if options.get("--warm") == "keras":
+        warm_up_keras()
     sys.addaudithook(Watch(readable, writable, os.dup(2)))
     sys.argv = ["ipykernel_launcher", *argv[split + 1:]]
     import runpy
