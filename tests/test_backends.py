@@ -26,8 +26,8 @@ BACKENDS = list(backends.PACKAGES)
 # Four SGD steps of a 784-512-10 network on the first MNIST images, and the
 # same steps in float64 NumPy from the same initial weights. The hidden layer
 # is tanh, not relu: at relu's kink a float32 pre-activation within rounding
-# of zero (8e-8 here in step 4) switches a unit off that float64 keeps on,
-# and the weights then differ by 1e-5 with no fault in the backend.
+# of zero can switch a unit off that float64 keeps on, and the weights then
+# differ with no fault in the backend.
 TRAINING_STEPS = r"""
 import json
 import keras
