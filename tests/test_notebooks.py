@@ -13,6 +13,7 @@ the tests re-executes only the notebooks whose inputs changed. A fresh clone,
 as in CI, has no cache; `rm -r build/cache` (or `make clean`) empties it.
 """
 
+import os
 from dataclasses import replace
 
 import nbformat
@@ -27,8 +28,12 @@ COURSE = Course.at(ROOT)
 LECTURES = runner.find_notebooks([COURSE.lectures])
 SOLUTIONS = runner.find_notebooks([COURSE.source()])
 STUDENT_VERSIONS = runner.find_notebooks([COURSE.release()])
+# Under `make test` the notebooks run beside the grading (tests/conftest.py): each kernel gets its
+# lane's share of the cores (PyTorch's threads, waiting for a core the other lane holds, made its
+# lectures several times slower).
+LANES = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 1))
 OPTIONS = runner.RunOptions(output_dir=ROOT / "build" / "executed", progress=False, cache_dir=ROOT / "build" / "cache",
-                            backend=backends.DEFAULT)
+                            backend=backends.DEFAULT, threads=runner.share_of_cores(LANES) if LANES > 1 else None)
 # Lectures in full, with their bands, on the default backend and on JAX (PyTorch in full does not
 # fit into CI's time beside them: `make bench-backends` runs it).
 IN_FULL_ON = (backends.DEFAULT, "jax")

@@ -1,6 +1,7 @@
 """The notebook runner: parameters, recorded results, bands, failures, timeouts."""
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -9,7 +10,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from dlcourse.host import bands, recorded, runner
+from dlcourse.host import backends, bands, recorded, runner
 from conftest import ROOT
 
 
@@ -218,8 +219,9 @@ def test_the_summary_names_long_cells_that_show_no_progress(tmp_path):
 
 # Several notebooks at a time (`--jobs`), each in a worker process of its own.
 
-WINDOW = ("import time\nstart = time.time()\ntime.sleep(4)\n"
-          "from dlcourse import results\nresults.record(start=start, end=time.time())")
+WINDOW = ("import os, time\nstart = time.time()\ntime.sleep(4)\n"
+          "from dlcourse import results\nresults.record(start=start, end=time.time(), "
+          "threads=int(os.environ.get('OMP_NUM_THREADS', 0)))")
 
 
 def test_notebooks_run_side_by_side_and_come_back_in_their_order(tmp_path):
@@ -233,6 +235,8 @@ def test_notebooks_run_side_by_side_and_come_back_in_their_order(tmp_path):
     assert max(a.metrics["start"], b.metrics["start"]) < min(a.metrics["end"], b.metrics["end"]), \
         "the two notebooks did not run at the same time"
     assert a.peak_mb > 10 and b.peak_mb > 10, "each kernel's memory is measured in its own worker"
+    assert a.metrics["threads"] == b.metrics["threads"] == runner.share_of_cores(2), \
+        "kernels side by side must each get a share of the cores, not a thread per core"
     summary = (tmp_path / "build" / "summary.md").read_text()
     assert "from start to end with 2 at a time" in summary
 
@@ -252,3 +256,22 @@ def test_the_longest_notebook_of_the_last_run_starts_first(tmp_path):
 def test_cli_rejects_zero_jobs():
     zero = run_cli("run", "--jobs", "0", "lectures")
     assert zero.returncode != 0 and "--jobs: must be a positive" in zero.stderr
+
+
+THREADS = ("import os\nfrom dlcourse import results\n"
+           "results.record(**{name.lower(): int(os.environ.get(name, 0)) for name in "
+           "('TF_NUM_INTRAOP_THREADS', 'TF_NUM_INTEROP_THREADS', 'OMP_NUM_THREADS')})")
+
+
+def test_a_kernel_gets_the_threads_it_is_given_and_the_users_choice_wins(tmp_path, monkeypatch):
+    nb = write_notebook(tmp_path / "threads.ipynb", THREADS)
+    for name in backends.thread_variables(1):
+        monkeypatch.delenv(name, raising=False)
+    given = runner.run_notebook(nb, quiet(tmp_path / "given", threads=3))
+    assert given.metrics == {"tf_num_intraop_threads": 3, "tf_num_interop_threads": 3, "omp_num_threads": 3}
+    assert not any(name in os.environ for name in backends.thread_variables(1)), "the runner must restore them"
+    unlimited = runner.run_notebook(nb, quiet(tmp_path / "unlimited"))
+    assert set(unlimited.metrics.values()) == {0}, "without threads the backend chooses its own"
+    monkeypatch.setenv("OMP_NUM_THREADS", "7")
+    users = runner.run_notebook(nb, quiet(tmp_path / "users", threads=3))
+    assert users.metrics["omp_num_threads"] == 7 and users.metrics["tf_num_intraop_threads"] == 3

@@ -57,6 +57,9 @@ class RunOptions:
     progress: bool = True       # papermill's progress bar
     cache_dir: Path | None = None  # take unchanged notebooks from this cache (dlcourse.host.cache)
     backend: str = field(default_factory=backends.chosen)  # Keras's backend: KERAS_BACKEND, or tensorflow
+    # each kernel's threads for its backend's arithmetic (backends.thread_variables), for kernels that share
+    # the cores with other work; None: as many as the backend likes
+    threads: int | None = None
 
 
 @dataclass
@@ -242,7 +245,7 @@ def execute(path, output, options):
     the time, the kernel's peak memory, and the error if any."""
     result = Result(str(path), str(output), fast=options.fast)
     start = time.monotonic()
-    with kernel_backend(options.backend), KernelWatch(options.timeout) as watch:
+    with kernel_environment(options.backend, options.threads), KernelWatch(options.timeout) as watch:
         try:
             papermill.execute_notebook(
                 str(path),
@@ -261,18 +264,24 @@ def execute(path, output, options):
 
 
 @contextlib.contextmanager
-def kernel_backend(name):
+def kernel_environment(backend, threads=None):
     """Within the block, kernels started by this process run on the Keras
-    backend ``name`` (they inherit ``KERAS_BACKEND``); the variable is restored after."""
-    before = os.environ.get(backends.VARIABLE)
-    os.environ[backends.VARIABLE] = name
+    ``backend`` (they inherit ``KERAS_BACKEND``) and, with ``threads``, with
+    that many threads (:func:`backends.thread_variables`; one the user set
+    wins); the variables are restored after."""
+    wanted = {backends.VARIABLE: backend}
+    if threads:
+        wanted |= {name: value for name, value in backends.thread_variables(threads).items() if name not in os.environ}
+    before = {name: os.environ.get(name) for name in wanted}
+    os.environ.update(wanted)
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop(backends.VARIABLE, None)
-        else:
-            os.environ[backends.VARIABLE] = before
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def silent_long_cells(executed, seconds=LONG_CELL):
@@ -389,9 +398,9 @@ def execute_all(notebooks, jobs, options, last_seconds):
             report(results[-1])
         return results
     order = longest_first(notebooks, last_seconds)
-    options = replace(options, progress=False)
-    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                             initializer=share_cores, initargs=(jobs,)) as pool:
+    # Each kernel gets an equal share of the cores: one thread per core in each makes them wait for each other.
+    options = replace(options, progress=False, threads=options.threads or share_of_cores(jobs))
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(run_notebook, notebook, options): notebook for notebook in order}
         print(f"==> {len(order)} notebooks, {jobs} at a time: {', '.join(map(str, order))}", flush=True)
         results = {}
@@ -401,11 +410,9 @@ def execute_all(notebooks, jobs, options, last_seconds):
     return [results[notebook] for notebook in notebooks]
 
 
-def share_cores(jobs):
-    """In a worker: give its kernels an equal share of the cores for
-    TensorFlow's operations, so that ``jobs`` kernels do not each start a
-    thread per core and fight over them. A value set by the user wins."""
-    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(max(1, (os.cpu_count() or 1) // jobs)))
+def share_of_cores(sharing):
+    """Return the threads each of ``sharing`` kernels gets on this machine's cores (at least 1)."""
+    return max(1, (os.cpu_count() or 1) // sharing)
 
 
 def outcome(future, notebook, output_dir):
