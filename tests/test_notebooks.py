@@ -33,7 +33,7 @@ STUDENT_VERSIONS = runner.find_notebooks([COURSE.release()])
 # lectures several times slower).
 LANES = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", 1))
 OPTIONS = runner.RunOptions(output_dir=ROOT / "build" / "executed", progress=False, cache_dir=ROOT / "build" / "cache",
-                            backend=backends.DEFAULT, threads=runner.share_of_cores(LANES) if LANES > 1 else None)
+                            backend=backends.DEFAULT, threads=backends.share_of_cores(LANES) if LANES > 1 else None)
 # Lectures in full, with their bands, on the default backend and on JAX (PyTorch in full does not
 # fit into CI's time beside them: `make bench-backends` runs it).
 IN_FULL_ON = (backends.DEFAULT, "jax")

@@ -235,7 +235,7 @@ def test_notebooks_run_side_by_side_and_come_back_in_their_order(tmp_path):
     assert max(a.metrics["start"], b.metrics["start"]) < min(a.metrics["end"], b.metrics["end"]), \
         "the two notebooks did not run at the same time"
     assert a.peak_mb > 10 and b.peak_mb > 10, "each kernel's memory is measured in its own worker"
-    assert a.metrics["threads"] == b.metrics["threads"] == runner.share_of_cores(2), \
+    assert a.metrics["threads"] == b.metrics["threads"] == backends.share_of_cores(2), \
         "kernels side by side must each get a share of the cores, not a thread per core"
     summary = (tmp_path / "build" / "summary.md").read_text()
     assert "from start to end with 2 at a time" in summary

@@ -26,6 +26,11 @@ def thread_variables(threads):
     return {name: str(threads) for name in ("TF_NUM_INTRAOP_THREADS", "TF_NUM_INTEROP_THREADS", "OMP_NUM_THREADS")}
 
 
+def share_of_cores(sharing):
+    """Return the threads each of ``sharing`` kernels gets on this machine's cores (at least 1)."""
+    return max(1, (os.cpu_count() or 1) // sharing)
+
+
 def requirements_file(name):
     """Return the file name that pins the packages of backend ``name``
     (beside ``requirements.txt``; venv.mk finds the backends by this name)."""

@@ -139,7 +139,7 @@ def autograde_class(course, assignment, students=None, workers=None, scheduler=N
     cores = os.cpu_count() or 1
     workers = workers or cores
     if scheduler is None and limits.threads is None:  # the workers share this machine's cores
-        limits = replace(limits, threads=max(1, cores // workers))
+        limits = replace(limits, threads=backends.share_of_cores(workers))
     if todo:
         outcomes.update(_grade_on_dask(course, assignment, todo, workers, scheduler, limits, progress, backend))
     return [outcomes[s] for s in sorted(outcomes)]

@@ -399,7 +399,7 @@ def execute_all(notebooks, jobs, options, last_seconds):
         return results
     order = longest_first(notebooks, last_seconds)
     # Each kernel gets an equal share of the cores: one thread per core in each makes them wait for each other.
-    options = replace(options, progress=False, threads=options.threads or share_of_cores(jobs))
+    options = replace(options, progress=False, threads=options.threads or backends.share_of_cores(jobs))
     with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(run_notebook, notebook, options): notebook for notebook in order}
         print(f"==> {len(order)} notebooks, {jobs} at a time: {', '.join(map(str, order))}", flush=True)
@@ -408,11 +408,6 @@ def execute_all(notebooks, jobs, options, last_seconds):
             results[futures[future]] = outcome(future, futures[future], options.output_dir)
             report(results[futures[future]])
     return [results[notebook] for notebook in notebooks]
-
-
-def share_of_cores(sharing):
-    """Return the threads each of ``sharing`` kernels gets on this machine's cores (at least 1)."""
-    return max(1, (os.cpu_count() or 1) // sharing)
 
 
 def outcome(future, notebook, output_dir):
