@@ -167,10 +167,14 @@ def k_fold_mae(data, targets, k, num_epochs, batch_size=16):
         histories.append(history.history["val_mae"])
     return np.array(histories)'''
 
-REUSES_MODEL_A3 = TQDM_K_FOLD_A3.replace("from tqdm.auto import tqdm\n\n\n", "").replace(
-    "tqdm(range(k), desc=\"folds\")", "range(k)").replace(
+PLAIN_K_FOLD_A3 = TQDM_K_FOLD_A3.replace("from tqdm.auto import tqdm\n\n\n", "").replace(
+    "tqdm(range(k), desc=\"folds\")", "range(k)")
+
+REUSES_MODEL_A3 = PLAIN_K_FOLD_A3.replace(
     "    histories = []\n", "    histories = []\n    model = build_model()\n").replace(
     "        model = build_model()\n", "")
+
+IGNORES_BATCH_SIZE_A3 = PLAIN_K_FOLD_A3.replace(", batch_size=batch_size", "")
 
 SMOOTHS_FIRST_A3 = '''def choose_epochs(maes, skip=10, factor=0.9):
     smoothed = []
@@ -293,6 +297,7 @@ VARIANTS = {
         "relu_output": ({"build_model": RELU_OUTPUT_A3}, {"test_build_model_layers"}),
         "mae_loss": ({"build_model": MAE_LOSS_A3}, {"test_build_model_compile"}),
         "never_normalizes_folds": ({"k_fold": NO_NORMALIZE_A3}, {"test_k_fold_normalizes_per_fold"}),
+        "k_fold_ignores_batch_size": ({"k_fold": IGNORES_BATCH_SIZE_A3}, {"test_k_fold_normalizes_per_fold"}),
         "forgets_the_skipped_epochs": ({"choose_epochs": FORGETS_SKIP_A3}, {"test_choose_epochs_simple"}),
         "first_fold_only": ({"choose_epochs": FIRST_FOLD_ONLY_A3}, {"test_choose_epochs_smoothing"}),
     },
