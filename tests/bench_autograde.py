@@ -5,16 +5,17 @@
 The class (12 submissions of one assignment: solutions, correct variants,
 typical mistakes, blanks) is graded by plain serial ``nbgrader autograde``,
 then by ``python -m dlcourse autograde`` with 1 worker without the sandbox,
-1 worker, and 2 workers. Each way starts from a fresh copy of the course.
-The table (and build/bench-autograde.{md,json}) gives submissions per minute
-and the ratio to plain nbgrader. Then one solution is graded as a worker
-grades it, its slot started ahead (dlcourse/host/prelaunch.py), to show where
-its time goes.
+1 worker, and 2 workers. Each way starts from a fresh copy of the course,
+removed afterwards. The table (and build/bench-autograde.{md,json}) gives
+submissions per minute and the ratio to plain nbgrader. Then one solution is
+graded as a worker grades it, its slot started ahead
+(dlcourse/host/prelaunch.py), to show where its time goes.
 """
 
 import argparse
 import json
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -63,8 +64,11 @@ def plain_nbgrader(course, assignment):
 def timed(label, grade, assignment, notebooks):
     course = fresh_course(assignment, notebooks)
     start = time.monotonic()
-    grade(course)
-    seconds = time.monotonic() - start
+    try:
+        grade(course)
+    finally:
+        seconds = time.monotonic() - start
+        shutil.rmtree(course, ignore_errors=True)
     print(f"  {label}: {seconds:.0f} s", flush=True)
     return {"way": label, "seconds": round(seconds, 1), "per_minute": round(60 * len(notebooks) / seconds, 2)}
 
@@ -85,6 +89,7 @@ def where_the_time_goes(assignment):
     course = fresh_course(assignment, {"first": solved(assignment), "second": solved(assignment)})
     limits = Limits().for_course(Course.at(course))
     first, second = grader.make_jobs(course, assignment, ["first", "second"], limits, backends.DEFAULT)
+    shutil.rmtree(course)    # the jobs carry every file they need
     submission.grade(first)  # starts the slot of the next submission
     time.sleep(15)           # while a submission is graded, the next slot warms up
     result = submission.grade(second, ahead=False)
