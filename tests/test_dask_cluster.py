@@ -9,9 +9,11 @@ exactly once, with the right score.
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -46,10 +48,12 @@ def kill_tree(process):
 
 
 @pytest.fixture
-def cluster(tmp_path):
+def cluster():
     address = f"tcp://127.0.0.1:{free_port()}"
-    # A worker killed mid-grade leaves its throwaway course behind: in this test's folder, not in /tmp.
-    env = dict(os.environ, TMPDIR=str(tmp_path))
+    # A worker killed mid-grade leaves its throwaway course (or its sandbox check's folder) behind. Its TMPDIR is
+    # short, so that sandbox.work_folder keeps even the kernel's sockets in it, and it goes with the test.
+    leftovers = Path(tempfile.mkdtemp(prefix="dask-test-", dir="/tmp"))
+    env = dict(os.environ, TMPDIR=str(leftovers))
     processes = [start("scheduler", "--host", "127.0.0.1", "--port", address.rsplit(":", 1)[1], "--no-dashboard")]
     for name in ("w1", "w2"):
         processes.append(start("worker", address, "--name", name, "--nthreads", "1", "--no-dashboard",
@@ -59,6 +63,7 @@ def cluster(tmp_path):
     yield address, processes
     for process in processes:
         kill_tree(process)
+    shutil.rmtree(leftovers, ignore_errors=True)
 
 
 @pytest.mark.slow
