@@ -4,6 +4,7 @@ The notebook runner and the grader both use it: a kernel or an nbgrader run
 is a tree of processes, measured and stopped as a whole.
 """
 
+import subprocess
 import time
 
 import psutil
@@ -69,7 +70,10 @@ def supervise(process, memory_mb, wall_seconds, poll=POLL_SECONDS):
             hit = "wall"
         if hit:
             break
-        time.sleep(poll)
+        try:
+            process.wait(timeout=poll)  # returns as soon as it ends, not at the next poll
+        except subprocess.TimeoutExpired:
+            pass
     kill(list(known.values()) + process_tree(process.pid))
     process.wait()
     return hit, peak
