@@ -37,6 +37,11 @@ c.Course.due_dates = {
 # (dlcourse/host/grades.py). 0 turns the rule off.
 c.Course.late_penalty_per_day = 0.10
 
+# nbgrader's CSV export (make grades), with submissions still to be graded by
+# hand left empty rather than exported with 0 for their written answers, and
+# the file readable by the staff only (dlcourse/host/grades.py).
+c.ExportApp.plugin_class = "dlcourse.host.grades.CsvExport"
+
 # Feedback shows each hidden test cell's score and failure message, never the
 # hidden tests' code (dlcourse/host/feedback.py), so they can be used again.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402

@@ -72,3 +72,56 @@ def test_the_exports_follow_the_roster_and_report_who_is_missing(tmp_path, monke
     with open(paths[1], newline="") as handle:
         moodle = list(csv.DictReader(handle))
     assert moodle[1]["a1 feedback"].startswith("Late by 2 day(s)") and moodle[0]["a1 feedback"] == ""
+
+
+def test_an_answer_still_to_be_graded_by_hand_is_never_exported_as_zero(tmp_path, monkeypatch):
+    """A real gradebook where ann's written answer is graded and ben's is not:
+    ben's cell stays empty in every export, with the reason, and the command
+    says how many remain. Every file it writes is closed to other users."""
+    import csv
+    import subprocess
+    import sys
+    from datetime import datetime, timezone
+
+    from nbgrader.api import Gradebook
+
+    from dlcourse.host import hub
+    from dlcourse.host.nbgrader_process import nbgrader_environment
+
+    monkeypatch.setenv("PATH", nbgrader_environment()["PATH"])
+    (tmp_path / "nbgrader_config.py").write_text(
+        "c = get_config()\nc.CourseDirectory.course_id = 'keras-ffnn'\n"
+        "c.ExportApp.plugin_class = 'dlcourse.host.grades.CsvExport'\n")
+    due = datetime(2027, 1, 11, 23, 59, tzinfo=timezone.utc)
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}", "keras-ffnn") as gradebook:
+        gradebook.add_assignment("a1", duedate=due)
+        gradebook.add_notebook("a1", "a1")
+        gradebook.add_grade_cell("written", "a1", "a1", max_score=2, cell_type="markdown")
+        for student in ("ann", "ben"):
+            gradebook.add_student(student)
+            gradebook.add_submission("a1", student, timestamp=due)
+        grade = gradebook.find_grade("written", "a1", "a1", "ann")
+        grade.manual_score, grade.needs_manual_grade = 2, False
+        gradebook.db.commit()
+    roster = tmp_path / "roster.csv"
+    roster.write_text("username,full_name,student_id,role\nann,Ann Lee,1,student\nben,Ben Ode,2,student\n")
+    done = subprocess.run([sys.executable, "-m", "dlcourse", "export", "--course", str(tmp_path), "--to",
+                           str(tmp_path / "build" / "grades.csv"), "--roster", str(roster)],
+                          capture_output=True, text=True, env=nbgrader_environment())
+    assert done.returncode == 0, done.stderr
+    assert "1 submission(s) still have answers to be graded by hand" in done.stdout and "ben (a1)" in done.stdout
+    assert "ben (2) has answers of a1 still to be graded by hand" in done.stdout, done.stdout
+    files = {p.name: p for p in (tmp_path / "build").iterdir()}
+    assert set(files) == {"grades.csv", "grades-canvas.csv", "grades-moodle.csv"}
+    for path in files.values():
+        assert path.stat().st_mode & 0o777 == grades.GRADES_FILE_MODE, f"{path.name} is open to other users"
+    rows = {}
+    for name, key in (("grades.csv", "student_id"), ("grades-canvas.csv", "SIS Login ID"),
+                      ("grades-moodle.csv", "Username")):
+        with open(files[name], newline="") as handle:
+            rows[name] = {row[key]: row for row in csv.DictReader(handle)}
+    assert rows["grades.csv"]["ann"]["score"] == "2.0" and rows["grades.csv"]["ben"]["score"] == ""
+    assert rows["grades.csv"]["ben"]["needs_manual_grade"] == "True"
+    assert rows["grades-canvas.csv"]["ann"]["a1"] == "2" and rows["grades-canvas.csv"]["ben"]["a1"] == ""
+    assert rows["grades-moodle.csv"]["ben"]["a1"] == ""
+    assert rows["grades-moodle.csv"]["ben"]["a1 feedback"].startswith("Not graded yet")

@@ -58,3 +58,31 @@ def test_a_python_closed_to_other_users_is_refused_with_the_fix(tmp_path):
                                            "Fix: rebuild"):
         hub.check_open_to_all(closed / "python", "the course's Python", "rebuild")
     hub.check_open_to_all("/usr/bin/env", "env", "none needed")  # open all the way
+
+
+def test_every_bad_row_is_named_at_once_with_its_fix(tmp_path):
+    """A missing field, a colon in a full name (useradd refuses it), too many
+    fields and a repeated name: one run lists them all, by line."""
+    path = roster(tmp_path, "ann,Ann A,1,student", "ben,,2,student", "cy,Cy: The Third,3,student",
+                  "dee,Dee D,4,student,extra", "ann,Ann Again,5,student")
+    with pytest.raises(hub.HubError) as raised:
+        hub.read_roster(path)
+    message = str(raised.value)
+    assert "4 bad row(s); nothing was changed" in message, message
+    assert "line 3: no full_name. Fix: fill in full_name" in message
+    assert "line 4: the full name 'Cy: The Third' has a character" in message
+    assert "line 5: 5 fields. Fix: exactly 4" in message
+    assert "line 6: username 'ann' is also on line 2" in message
+
+
+def test_a_roster_that_is_not_text_says_so(tmp_path):
+    path = tmp_path / "roster.csv"
+    path.write_bytes(b"username,full_name,student_id,role\n\xff\xfe,\x00\n")
+    with pytest.raises(hub.HubError, match="not a CSV file in UTF-8.*Fix: save it as CSV, UTF-8"):
+        hub.read_roster(path)
+
+
+def test_a_system_account_in_the_roster_is_refused_before_anything_changes(tmp_path):
+    people = hub.read_roster(roster(tmp_path, "ann,Ann A,1,student", "root,Root,2,student"))
+    with pytest.raises(hub.HubError, match=r"line 3: 'root' is a system account on this machine \(uid 0\)"):
+        hub.check_accounts(people, "roster.csv")

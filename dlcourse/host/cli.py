@@ -157,12 +157,17 @@ def feedback_command(args):
 
 def export_command(args):
     course = Course.at(args.course).root
-    print("Wrote", instructor.export_csv(course, args.to))
+    print("Wrote", instructor.export_csv(course, args.to), "(readable by you and the course's group only)")
+    pending = grades.pending_manual_grading(course)
     if args.roster:
         paths, problems = grades.export(course, hub.read_roster(args.roster), Path(args.to).resolve().parent)
         print("Wrote", ", ".join(map(str, paths)))
         for problem in problems:
             print("note:", problem)
+    if pending:
+        print(f"{len(pending)} submission(s) still have answers {grades.PENDING}, exported as empty cells, "
+              f"not as 0: {', '.join(f'{s} ({a})' for a, s in pending)}. Fix: grade them in the formgrader, "
+              "then make grades again.")
     return 0
 
 
@@ -203,8 +208,16 @@ COMMANDS = {"run": run_command, "release": release_command, "autograde": autogra
             "hub-setup": hub_setup_command}
 
 
+# Commands whose files (grades, feedback, graded notebooks, the gradebook) are
+# the course's group's alone: they write with this umask.
+PRIVATE = {"release", "autograde", "clear", "feedback", "export"}
+PRIVATE_UMASK = 0o007
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    if args.command in PRIVATE:
+        os.umask(os.umask(PRIVATE_UMASK) | PRIVATE_UMASK)
     try:
         return COMMANDS[args.command](args)
     except UserError as exc:

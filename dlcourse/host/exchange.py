@@ -22,16 +22,22 @@ subclasses change only permissions; the files nbgrader writes are the same.
   or removing it.
 - :class:`ReleaseFeedback`: each feedback file is readable by the staff
   group and, through an access-control entry, by its student alone.
+- :class:`Collect`: a submission the staff cannot read (its student made
+  it 0700, or it is not a folder nbgrader can copy) is skipped with its
+  reason, written beside the collected ones as
+  ``submitted/<student>/<assignment>.not-collected.txt``; everyone else is
+  collected.
 - The student-side classes check that the exchange's root can be entered,
   not written (``ensure_root``).
 """
 
 import os
+import shutil
 import subprocess
 from glob import glob
 from pathlib import Path
 
-from nbgrader.exchange.default import (ExchangeFetchAssignment, ExchangeFetchFeedback, ExchangeList,
+from nbgrader.exchange.default import (ExchangeCollect, ExchangeFetchAssignment, ExchangeFetchFeedback, ExchangeList,
                                        ExchangeReleaseFeedback, ExchangeSubmit)
 from nbgrader.utils import check_directory, notebook_hash
 
@@ -39,8 +45,11 @@ SUBMISSION_DIR_MODE = 0o750
 SUBMISSION_FILE_MODE = 0o640
 FEEDBACK_FILE_MODE = 0o640
 
+NOT_COLLECTED = "{assignment}.not-collected.txt"   # beside submitted/<student>/<assignment>
+
 # What ``c.ExchangeFactory`` is set to on the hub: nbgrader's name -> class.
 FACTORY = {"submit": "dlcourse.host.exchange.Submit",
+           "collect": "dlcourse.host.exchange.Collect",
            "fetch_assignment": "dlcourse.host.exchange.FetchAssignment",
            "fetch_feedback": "dlcourse.host.exchange.FetchFeedback",
            "list": "dlcourse.host.exchange.List",
@@ -71,6 +80,39 @@ class FetchFeedback(EnterOnlyRoot, ExchangeFetchFeedback):
 
 class List(EnterOnlyRoot, ExchangeList):
     pass
+
+
+class Collect(ExchangeCollect):
+    """nbgrader's collect, one submission at a time: one that cannot be read
+    is skipped with its reason (see :func:`not_collected`), never the class."""
+
+    def copy_files(self):
+        records = self.src_records
+        try:
+            for record in records:
+                self.src_records = [record]
+                dest = Path(self.coursedir.format_path(self.coursedir.submitted_directory, record["username"],
+                                                       self.coursedir.assignment_id))
+                note = dest.with_name(NOT_COLLECTED.format(assignment=dest.name))
+                try:
+                    super().copy_files()
+                except OSError as exc:
+                    shutil.rmtree(dest, ignore_errors=True)   # never half a submission
+                    note.parent.mkdir(parents=True, exist_ok=True)
+                    note.write_text(not_collected(record, exc) + "\n")
+                    self.log.error(not_collected(record, exc))
+                else:
+                    note.unlink(missing_ok=True)
+        finally:
+            self.src_records = records
+
+
+def not_collected(record, error):
+    """Return the reason a submission (one of ExchangeCollect's records) was
+    not collected, with the fix."""
+    return (f"{record['username']}'s submission {record['filename']} was not collected: "
+            f"{type(error).__name__}: {error}. The rest of the class was. Fix: ask the student to "
+            "submit again from JupyterLab (the exchange must be readable by the staff), then collect again.")
 
 
 class ReleaseFeedback(ExchangeReleaseFeedback):

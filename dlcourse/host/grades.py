@@ -14,6 +14,15 @@ assignment, with the late-penalty rule applied the same in both:
   ``<assignment> feedback`` column that says when a submission was late.
   Map "ID number" to the user's idnumber when importing.
 
+A submission with a written answer still to be graded by hand has no grade
+yet: its cell stays empty (Canvas and Moodle then leave the grade as it
+was), the Moodle feedback column says why, and the export's problems list
+it. nbgrader's own CSV does the same through :class:`CsvExport`, the export
+plugin ``nbgrader_config.py`` names.
+
+Every file written here holds names, ids and scores: it is made readable by
+its owner and group only (:data:`GRADES_FILE_MODE`), whatever the umask.
+
 The late rule lives in nbgrader_config.py: ``c.Course.late_penalty_per_day``
 is the fraction of the assignment's points taken off per started day late
 (0 turns it off), never below zero points.
@@ -21,10 +30,12 @@ is the fraction of the assignment's points taken off per started day late
 
 import csv
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.plugins import CsvExportPlugin
 
 from . import instructor
 from .course import Course
@@ -32,6 +43,8 @@ from .course import Course
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 MOODLE_COLUMNS = ("ID number", "Username", "Full name")
 DAY = 24 * 3600
+GRADES_FILE_MODE = 0o640   # the owner (who exported) and the course's group (the staff, on a hub)
+PENDING = "to be graded by hand"
 
 
 @dataclass
@@ -40,6 +53,7 @@ class Grade:
     max_score: float
     days_late: int
     penalty: float
+    pending: bool = False   # a written answer is still to be graded by hand: no grade yet
 
 
 def late_penalty_per_day(course):
@@ -53,6 +67,19 @@ def late_penalty_per_day(course):
         raise instructor.CourseError(f"c.Course.late_penalty_per_day = {value!r} in nbgrader_config.py. "
                                      "Fix: a fraction of the points per day late, from 0 to 1 (0.1 for 10%).")
     return value
+
+
+def pending_manual_grading(course):
+    """Return [(assignment, student)] of the submissions with an answer still
+    to be graded by hand, in the gradebook's order."""
+    layout = Course.at(course)
+    with Gradebook(layout.gradebook_url, layout.course_id) as gradebook:
+        return pending_in(gradebook)
+
+
+def pending_in(gradebook):
+    """Return [(assignment, student)] of ``gradebook``'s submissions still to be graded by hand."""
+    return [(a.name, s.student.id) for a in gradebook.assignments for s in a.submissions if s.needs_manual_grade]
 
 
 def apply_late_rule(score, max_score, seconds_late, per_day):
@@ -82,8 +109,14 @@ def collect(course, people):
                     problems.append(f"{person.username} ({person.student_id}) has no submission of {assignment}: "
                                     "exported as an empty cell")
                     continue
-                grades[person.username][assignment] = apply_late_rule(
-                    submission.score, submission.max_score, submission.total_seconds_late, per_day)
+                grade = apply_late_rule(submission.score, submission.max_score, submission.total_seconds_late,
+                                        per_day)
+                if submission.needs_manual_grade:
+                    grade.pending = True
+                    problems.append(f"{person.username} ({person.student_id}) has answers of {assignment} still "
+                                    f"{PENDING}: exported as an empty cell, not as 0. Fix: grade them in the "
+                                    "formgrader (Manual Grading), then export again")
+                grades[person.username][assignment] = grade
         on_roster = {p.username for p in people}
         for assignment in gradebook.assignments:
             for submission in assignment.submissions:
@@ -93,9 +126,17 @@ def collect(course, people):
     return grades, problems
 
 
+def private(path):
+    """Open ``path`` for writing, readable by its owner and group only; return the file."""
+    handle = open(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, GRADES_FILE_MODE),
+                  "w", newline="", encoding="utf-8")
+    os.chmod(path, GRADES_FILE_MODE)   # an existing file keeps its mode through os.open
+    return handle
+
+
 def write_canvas(path, people, grades):
     assignments = assignment_names(grades)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with private(path) as handle:
         out = csv.writer(handle)
         out.writerow([*CANVAS_COLUMNS, *assignments])
         out.writerow(["Points Possible", "", "", "", "", *(max_points(grades, a) for a in assignments)])
@@ -108,7 +149,7 @@ def write_canvas(path, people, grades):
 
 def write_moodle(path, people, grades):
     assignments = assignment_names(grades)
-    with open(path, "w", newline="", encoding="utf-8") as handle:
+    with private(path) as handle:
         out = csv.writer(handle)
         out.writerow([*MOODLE_COLUMNS, *assignments, *(f"{a} feedback" for a in assignments)])
         for person in people:
@@ -140,10 +181,34 @@ def max_points(grades, assignment):
 
 
 def cell(grade):
-    return "" if grade is None else f"{grade.score:g}"
+    return "" if grade is None or grade.pending else f"{grade.score:g}"
 
 
 def late_note(grade):
+    if grade is not None and grade.pending:
+        return f"Not graded yet: a written answer is still {PENDING}."
     if grade is None or not grade.days_late:
         return ""
     return f"Late by {grade.days_late} day(s): {grade.penalty:g} point(s) taken off."
+
+
+class CsvExport(CsvExportPlugin):
+    """nbgrader's CSV export (``nbgrader export``, ``make grades``), with the
+    score of a submission still to be graded by hand left empty, a ``needs_manual_grade``
+    column, and the file readable by its owner and group only."""
+
+    def export(self, gradebook):
+        super().export(gradebook)
+        path = self.to or "grades.csv"
+        with open(path, newline="", encoding="utf-8") as handle:
+            reader = csv.DictReader(handle)
+            rows = list(reader)
+        pending = set(pending_in(gradebook))
+        with private(path) as handle:
+            out = csv.DictWriter(handle, [*reader.fieldnames, "needs_manual_grade"], lineterminator="\n")
+            out.writeheader()
+            for row in rows:
+                waiting = (row["assignment"], row["student_id"]) in pending
+                if waiting:
+                    row.update(raw_score="", late_submission_penalty="", score="")
+                out.writerow({**row, "needs_manual_grade": str(waiting)})

@@ -25,7 +25,7 @@ import secrets
 import shutil
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbgrader.api import Gradebook
@@ -46,11 +46,17 @@ DEFAULT_HUB_DIR = "/srv/dlcourse"
 ROSTER_VARIABLE = "DLCOURSE_ROSTER"
 # Unix user names as useradd takes them without --badname.
 USERNAME = re.compile(r"^[a-z_][a-z0-9_-]{0,31}$")
+# What useradd refuses in an account's comment (its full name, /etc/passwd's GECOS field).
+FORBIDDEN_IN_NAME = ":"
+# Accounts below this uid, and nobody, belong to the system (Debian's FIRST_UID in adduser.conf).
+FIRST_PERSON_UID = 1000
+NOBODY_UID = 65534
 # Left readable by students in the course directory: the kernel's Python and the course package.
 STUDENT_READABLE = (".venv", "dlcourse")
 NEW_ACCOUNTS = "new-accounts.csv"
 # Where a student's server opens: their copy of the student edition.
 STUDENT_FOLDER = "~/course"
+HOME_MODE = 0o700   # everyone's home, staff's included
 # Off on students' servers, on on the staff's.
 SERVER_EXTENSIONS = (*INSTRUCTOR_SERVER_EXTENSIONS, SANDBOXED_AUTOGRADE)
 
@@ -65,6 +71,7 @@ class Person:
     full_name: str
     student_id: str
     role: str
+    line: int = field(default=0, compare=False)   # the roster's line, for errors
 
     @property
     def staff(self):
@@ -74,34 +81,94 @@ class Person:
 def read_roster(path):
     """Return the roster's people, in its order.
 
+    Every row is checked before anything is returned, and every bad row is
+    named, so that one run shows the whole list of fixes.
+
     Raises:
-        HubError: the file is missing, a column is missing, or a row has a bad
-            user name or role or repeats a user name or student id (names the line).
+        HubError: the file is missing or unreadable, a column is missing, or
+            rows are bad: a missing field, a user name ``useradd`` refuses, a
+            full name with a character the account's comment cannot hold, an
+            unknown role, a repeated user name or student id (each with its
+            line and the fix).
     """
     path = Path(path)
     if not path.is_file():
         raise HubError(f"No roster at {path}. Fix: write one like hub/roster.example.csv ({', '.join(ROSTER_COLUMNS)}).")
-    with open(path, newline="", encoding="utf-8") as handle:
-        rows = list(csv.DictReader(handle))
+    try:
+        with open(path, newline="", encoding="utf-8") as handle:
+            rows = list(csv.DictReader(handle))
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise HubError(f"{path} is not a CSV file in UTF-8 ({exc}). Fix: save it as CSV, UTF-8.") from None
     missing = [c for c in ROSTER_COLUMNS if rows and c not in rows[0]] or ([] if rows else ["every row"])
     if missing:
         raise HubError(f"{path}: missing {', '.join(missing)}. Fix: the first line is {','.join(ROSTER_COLUMNS)}.")
-    people, seen = [], {}
-    for line, row in enumerate(rows, start=2):
-        person = Person(*(row[c].strip() for c in ROSTER_COLUMNS))
-        where = f"{path}, line {line}"
-        if not USERNAME.match(person.username):
-            raise HubError(f"{where}: {person.username!r} cannot be a Unix user name. "
-                           "Fix: lower-case letters, digits, - and _, starting with a letter, at most 32.")
-        if person.role not in ROLES:
-            raise HubError(f"{where}: role {person.role!r}. Fix: one of {', '.join(ROLES)}.")
+    people, errors, seen = [], [], {}
+    for number, row in enumerate(rows, start=2):
+        problems = row_problems(row)
+        person = Person(*((row.get(c) or "").strip() for c in ROSTER_COLUMNS), line=number)
         for key in ("username", "student_id"):
             value = getattr(person, key)
             if value and (key, value) in seen:
-                raise HubError(f"{where}: {key} {value!r} is also on line {seen[key, value]}. Fix: one row per person.")
-            seen[key, value] = line
+                problems.append(f"{key} {value!r} is also on line {seen[key, value]}. Fix: one row per person.")
+            seen.setdefault((key, value), number)
+        errors += [f"line {number}: {problem}" for problem in problems]
         people.append(person)
+    if errors:
+        raise HubError(f"{path} has {len(errors)} bad row(s); nothing was changed:\n  " + "\n  ".join(errors))
     return people
+
+
+def row_problems(row):
+    """Return what is wrong with one roster row (a csv.DictReader dict), as
+    sentences that end with the fix; [] if nothing."""
+    if None in row:   # more fields than columns
+        return [f"{len(ROSTER_COLUMNS) + len(row[None])} fields. Fix: exactly {len(ROSTER_COLUMNS)}: "
+                f"{','.join(ROSTER_COLUMNS)} (quote a full name that holds a comma)."]
+    absent = [c for c in ("username", "full_name", "role") if not (row.get(c) or "").strip()]
+    if absent:
+        return [f"no {' or '.join(absent)}. Fix: fill in {', '.join(absent)} ({','.join(ROSTER_COLUMNS)})."]
+    problems = []
+    username, full_name, role = (row[c].strip() for c in ("username", "full_name", "role"))
+    if not USERNAME.match(username):
+        problems.append(f"{username!r} cannot be a Unix user name. "
+                        "Fix: lower-case letters, digits, - and _, starting with a letter, at most 32.")
+    if any(ch in full_name for ch in FORBIDDEN_IN_NAME) or not full_name.isprintable():
+        problems.append(f"the full name {full_name!r} has a character a Unix account's name cannot hold "
+                        "(':' or a control character). Fix: leave it out.")
+    if role not in ROLES:
+        problems.append(f"role {role!r}. Fix: one of {', '.join(ROLES)}.")
+    return problems
+
+
+def check_accounts(people, roster):
+    """Raise HubError unless every existing account the roster names can be
+    one of the course's people: not a system account, and not in the other
+    role's group (a student who is staff, or the reverse); return None."""
+    errors = []
+    for person in people:
+        try:
+            account = pwd.getpwnam(person.username)
+        except KeyError:
+            continue
+        if account.pw_uid < FIRST_PERSON_UID or account.pw_uid == NOBODY_UID:
+            errors.append(f"line {person.line}: {person.username!r} is a system account on this machine "
+                          f"(uid {account.pw_uid}). Fix: another user name in the roster.")
+            continue
+        other = STUDENT_GROUP if person.staff else STAFF_GROUP
+        if person.username in group_members(other):
+            errors.append(f"line {person.line}: {person.username!r} is already in {other}, but the roster "
+                          f"makes them {person.role}. Fix: correct the role, or gpasswd -d {person.username} {other}.")
+    if errors:
+        raise HubError(f"{roster}: {len(errors)} account(s) cannot be the course's; nothing was changed:\n  "
+                       + "\n  ".join(errors))
+
+
+def group_members(name):
+    """Return the user names in the Unix group ``name`` ([] if there is no such group)."""
+    try:
+        return list(grp.getgrnam(name).gr_mem)
+    except KeyError:
+        return []
 
 
 class HubDir:
@@ -123,15 +190,20 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
     configuration for ``course``; return {"created": [...], "kept": [...],
     "not_in_roster": [...]} of user names.
 
+    Everything is checked before anything is made or changed: a bad roster
+    or machine leaves accounts, groups, folders and modes as they were.
+
     Raises:
-        HubError: not run as root, or a bad roster, or an account of the
-            roster's that is a system account.
+        HubError: not run as root, a bad roster, an account of the roster's
+            that cannot be the course's (:func:`check_accounts`), or a course,
+            Python or dataset folder that students cannot reach.
     """
     if os.geteuid() != 0:
         raise HubError("Setting up the hub makes Unix accounts and needs root. Fix: sudo make hub.")
     layout = Course.at(course)
     course = layout.root
     people = read_roster(roster)
+    check_accounts(people, roster)
     check_open_to_all(sys.executable, "the course's Python",
                       "rebuild .venv from a system Python: rm -rf .venv && make venv PYTHON=/usr/bin/python3.11")
     check_open_to_all(course, "the course directory (students' kernels run its .venv)",
@@ -149,6 +221,7 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
     created, kept = [], []
     for person in people:
         (created if ensure_account(person, hub) else kept).append(person.username)
+        close_home(person)
         if not person.staff:
             give_course_folder(person, hub)
     add_to_gradebook(course, [p for p in people if not p.staff], staff_gid)
@@ -219,20 +292,15 @@ def close_course(course, staff_gid):
 
 
 def ensure_account(person, hub):
-    """Create ``person``'s Unix account unless it exists; return True if it
-    was created (its password is then appended to state/new-accounts.csv).
-
-    Raises:
-        HubError: the name belongs to a system account (uid below 1000).
-    """
+    """Create ``person``'s Unix account unless it exists (an existing one,
+    checked by :func:`check_accounts`, joins the role's group); return True
+    if it was created (its password is then appended to state/new-accounts.csv)."""
     group = STAFF_GROUP if person.staff else STUDENT_GROUP
     try:
-        existing = pwd.getpwnam(person.username)
+        pwd.getpwnam(person.username)
     except KeyError:
-        existing = None
-    if existing is not None:
-        if existing.pw_uid < 1000:
-            raise HubError(f"{person.username!r} is a system account on this machine. Fix: another user name in the roster.")
+        pass
+    else:
         subprocess.run(["usermod", "-a", "-G", group, person.username], check=True)
         return False
     subprocess.run(["useradd", "--create-home", "--shell", "/bin/bash", "--comment", person.full_name,
@@ -249,12 +317,20 @@ def ensure_account(person, hub):
     return True
 
 
-def give_course_folder(person, hub):
-    """Close a student's home to others and copy the student edition into
-    ``~/course`` unless it is there (their work is never replaced); return None."""
+def close_home(person):
+    """Make ``person``'s home folder theirs alone (0700; staff share through
+    the course directory, not their homes); return its Path."""
     home = Path(pwd.getpwnam(person.username).pw_dir)
     home.mkdir(exist_ok=True)
-    os.chmod(home, 0o700)
+    os.chown(home, pwd.getpwnam(person.username).pw_uid, -1)
+    os.chmod(home, HOME_MODE)
+    return home
+
+
+def give_course_folder(person, hub):
+    """Copy the student edition into a student's ``~/course`` unless it is
+    there (their work is never replaced); return None."""
+    home = Path(pwd.getpwnam(person.username).pw_dir)
     folder = Path(STUDENT_FOLDER.replace("~", str(home), 1))
     if not folder.exists():
         shutil.copytree(hub.edition, folder)
