@@ -47,6 +47,7 @@ INSTRUCTOR, ANA, BEN, LATECOMER = "dlct-prof", "dlct-ana", "dlct-ben", "dlct-cy"
 ROSTER = [(INSTRUCTOR, "Ada Lovelace", "", "instructor"), (ANA, "Ana Lima", "20260001", "student"),
           (BEN, "Ben Okafor", "20260002", "student")]
 LONGER_ROSTER = [*ROSTER, (LATECOMER, "Cy Young", "20260003", "student")]
+NEVER_MADE = ["dlct-dee", "dlct-eve", "dlct-fay"]   # rows of a bad roster (removed all the same if made)
 WRITTEN_ANSWER = "Deeper and wider networks fit the training set sooner and overfit sooner."
 
 
@@ -124,7 +125,7 @@ def term():
 
 def running_hub():
     """A running hub for the roster; yields its folders, URL and passwords."""
-    people = [row[0] for row in LONGER_ROSTER]
+    people = [row[0] for row in LONGER_ROSTER] + NEVER_MADE
     taken = [n for n in people if n in {p.pw_name for p in pwd.getpwall()}]
     assert not taken, f"accounts {taken} exist already (a test run killed midway?). Fix: userdel -r them."
     groups_made = [g for g in (hub.STAFF_GROUP, hub.STUDENT_GROUP)
@@ -414,6 +415,7 @@ attempt("read the course's solutions", lambda: open({str(solution)!r}).read())
 attempt("list the course directory", lambda: os.listdir({str(course)!r}))
 attempt("read the gradebook", lambda: open({str(gradebook)!r}, "rb").read())
 attempt("list ana's home", lambda: os.listdir({str(pwd.getpwnam(ANA).pw_dir)!r}))
+attempt("list the instructor's home", lambda: os.listdir({str(pwd.getpwnam(INSTRUCTOR).pw_dir)!r}))
 attempt("open ana's server with ben's token", lambda: request({url + "/user/" + ANA + "/api/contents"!r}))
 attempt("read ana's record in the hub's API", lambda: request({url + "/hub/api/users/" + ANA!r}))
 attempt("start ana's server through the hub's API", lambda: request({url + "/hub/api/users/" + ANA + "/server"!r}, "POST"))
@@ -455,15 +457,25 @@ def test_running_setup_again_with_a_longer_roster_adds_only_the_newcomer(term):
         assert scores == {(s.student.id, s.assignment.name): s.score for a in gradebook.assignments
                           for s in a.submissions}, "a grade changed"
         assert gradebook.find_student(LATECOMER).lms_user_id == "20260003"
-    exported = subprocess.run([sys.executable, "-m", "dlcourse", "export", "--course", str(course), "--to",
-                               str(term["base"] / "grades" / "grades.csv"), "--roster", str(term["roster"])],
-                              capture_output=True, text=True)
+    # As make grades does it: as root, into the course's build/, with root's usual umask.
+    exports = course / "build"
+    exported = subprocess.run(["sh", "-c", 'umask 022 && exec "$@"', "sh", sys.executable, "-m", "dlcourse",
+                               "export", "--course", str(course), "--to", str(exports / "grades.csv"),
+                               "--roster", str(term["roster"])], capture_output=True, text=True)
     assert exported.returncode == 0, exported.stderr
     assert f"{LATECOMER} (20260003) has no submission of {A1}" in exported.stdout, exported.stdout
-    with open(term["base"] / "grades" / "grades-canvas.csv", newline="") as handle:
+    with open(exports / "grades-canvas.csv", newline="") as handle:
         canvas = list(csv.DictReader(handle))
-    with open(term["base"] / "grades" / "grades-moodle.csv", newline="") as handle:
+    with open(exports / "grades-moodle.csv", newline="") as handle:
         moodle = list(csv.DictReader(handle))
+    names = ("grades.csv", "grades-canvas.csv", "grades-moodle.csv")
+    reads = "import json\nresults = {}\n" + "".join(
+        f"try:\n    open({str(exports / n)!r}).read()\n    results[{n!r}] = 'SUCCEEDED'\n"
+        f"except OSError as error:\n    results[{n!r}] = str(error)\n" for n in names) + "print(json.dumps(results))"
+    assert as_user(INSTRUCTOR, reads) == dict.fromkeys(names, "SUCCEEDED"), "the staff cannot read the grades"
+    read_by_student = as_user(ANA, reads)
+    assert not [n for n, outcome in read_by_student.items() if outcome == "SUCCEEDED"], \
+        f"a student read the class's grades: {read_by_student}"
     students = [row for row in LONGER_ROSTER if row[3] == "student"]
     assert [(r["SIS User ID"], r["SIS Login ID"]) for r in canvas[1:]] == [(row[2], row[0]) for row in students]
     assert [r["ID number"] for r in moodle] == [row[2] for row in students]
@@ -471,3 +483,58 @@ def test_running_setup_again_with_a_longer_roster_adds_only_the_newcomer(term):
     assert canvas[3][A1] == moodle[2][A1] == "", "the latecomer without a submission got a grade"
     (SHOTS / "setup-times.json").write_text(json.dumps({"first setup (3 people)": term["setup_seconds"],
                                                        "again with a fourth": round(seconds, 1)}, indent=1))
+
+
+def test_one_unreadable_submission_does_not_stop_the_collection(term):
+    """ben submits again and closes his new submission to everyone (0700):
+    the instructor's collect skips it with the reason and collects ana."""
+    inbound = term["hub"].course_exchange / "inbound"
+    mine = max(inbound.glob(f"{BEN}+{A1}+*"))
+    student, assignment, stamp, rest = mine.name.split("+", 3)
+    later = inbound / "+".join([student, assignment, stamp.replace(stamp[:4], str(int(stamp[:4]) + 1), 1), rest])
+    as_user(BEN, f"import json, os, shutil\nshutil.copytree({str(mine)!r}, {str(later)!r})\n"
+                 f"os.chmod({str(later)!r}, 0o700)\nprint(json.dumps(None))")
+    scratch = Path(tempfile.mkdtemp(prefix="collect-", dir=term["base"]))
+    shutil.chown(scratch, INSTRUCTOR)
+    env = dict(nbgrader_environment(), HOME=pwd.getpwnam(INSTRUCTOR).pw_dir,
+               JUPYTER_CONFIG_PATH=str(term["hub"].staff_config))
+    done = subprocess.run(["setpriv", "--reuid", INSTRUCTOR, "--regid", INSTRUCTOR, "--init-groups",
+                           sys.executable, "-m", "nbgrader", "collect", A1, f"--CourseDirectory.root={scratch}"],
+                          capture_output=True, text=True, cwd=pwd.getpwnam(INSTRUCTOR).pw_dir, env=env)
+    assert done.returncode == 0, f"one closed submission stopped the collection:\n{done.stdout}{done.stderr}"
+    layout = Course.at(term["course"])
+    submitted = Path(str(layout.submitted(ANA, A1)).replace(str(layout.root), str(scratch), 1))
+    assert (submitted / f"{A1}.ipynb").is_file(), f"ana was not collected:\n{done.stderr}"
+    skipped = submitted.parent.parent / BEN / exchange.NOT_COLLECTED.format(assignment=A1)
+    assert "was not collected: PermissionError" in skipped.read_text() and "Fix:" in skipped.read_text()
+    assert not (submitted.parent.parent / BEN / A1).exists(), "half of ben's submission was collected"
+    assert f"{BEN}'s submission" in done.stderr, "the instructor was not told"
+
+
+def test_a_bad_roster_changes_nothing(term):
+    """A roster whose later rows are bad (a system account, a missing field,
+    a colon in a name) stops before any account, group, folder or mode changes."""
+    course, bad = term["course"], term["base"] / "bad-roster.csv"
+    dee, eve, fay = NEVER_MADE
+    write_roster(bad, [*ROSTER, (dee, "Dee Diaz", "20260009", "student"), ("daemon", "Daemon", "1", "student"),
+                       (eve, "", "20260010", "student"), (fay, "Fay: Admin", "20260011", "ta")])
+    hub_dir = term["base"] / "another-hub"
+
+    def machine():
+        return {"accounts": Path("/etc/passwd").read_text(), "groups": Path("/etc/group").read_text(),
+                "hub": hub_dir.exists(),
+                "course": {str(p): p.stat().st_mode for p in [course, *course.iterdir()]}}
+
+    before = machine()
+    done = subprocess.run([sys.executable, "-m", "dlcourse", "hub-setup", "--course", str(course), "--roster",
+                           str(bad), "--hub-dir", str(hub_dir)], capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    for line, what in ((7, "no full_name"), (8, "the full name 'Fay: Admin'")):
+        assert f"line {line}: {what}" in done.stderr, done.stderr
+    assert machine() == before, "a bad roster changed the machine"
+    write_roster(bad, [*ROSTER, (dee, "Dee Diaz", "20260009", "student"), ("daemon", "Daemon", "1", "student")])
+    done = subprocess.run([sys.executable, "-m", "dlcourse", "hub-setup", "--course", str(course), "--roster",
+                           str(bad), "--hub-dir", str(hub_dir)], capture_output=True, text=True)
+    assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
+    assert "line 6: 'daemon' is a system account" in done.stderr, done.stderr
+    assert machine() == before, "a roster naming a system account changed the machine"
