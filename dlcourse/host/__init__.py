@@ -14,6 +14,7 @@ leaves this package out.
 - :mod:`dlcourse.host.submission` -- grade one submission in a throwaway course.
 - :mod:`dlcourse.host.nbgrader_process` -- nbgrader as a subprocess: configuration, environment, failures explained.
 - :mod:`dlcourse.host.prelaunch` -- the next submission's nbgrader and sandboxed kernel, started ahead.
+- :mod:`dlcourse.host.launcher` -- fork each of those nbgrader processes from one that imported nbgrader once.
 - :mod:`dlcourse.host.processes` -- supervise a process tree: limits, peak memory, kill.
 - :mod:`dlcourse.host.sandbox` -- the bubblewrap sandbox of a graded kernel.
 - :mod:`dlcourse.host.watch` -- inside that sandbox: report the kernel's attempts on other files.

@@ -3,11 +3,10 @@
 Much of grading a small submission is start-up that is the same for every
 student: nbgrader's Python and imports, the sandbox and the kernel, and Keras
 with its backend in the kernel. A grading worker therefore starts the next
-submission's grading process while it grades the current one:
-
-    python -c PRELAUNCH_MAIN SUBMISSION_FOLDER SOCKET WORK_FOLDER
-
-imports nbgrader, starts the sandboxed kernel (the kernelspec on
+submission's grading process while it grades the current one: a fresh process
+forked from one that imported nbgrader already (:mod:`dlcourse.host.launcher`)
+runs :func:`main` with the arguments SUBMISSION_FOLDER SOCKET WORK_FOLDER. It
+starts the sandboxed kernel (the kernelspec on
 JUPYTER_PATH, whose launcher imports Keras before anything else runs, see
 :mod:`dlcourse.host.watch`) in SUBMISSION_FOLDER, talking through the Unix
 sockets SOCKET-<n>, and waits for one line on standard input: nbgrader's
@@ -30,10 +29,6 @@ import sys
 from jupyter_client.provisioning import LocalProvisioner
 
 PROVISIONER = "dlcourse-prelaunched"   # its entry point (pyproject.toml) and the kernelspec's metadata
-# nbgrader spends 2.7 s of its 5 s start importing rfc3987_syntax, which jsonschema
-# loads only to check "iri" formats that notebooks never use; the grader skips it.
-PRELAUNCH_MAIN = ("import sys; sys.modules['rfc3987_syntax'] = None; "
-                  "from dlcourse.host.prelaunch import leave, main; leave(main(sys.argv[1:]))")
 
 # The kernel this process started ahead, until nbgrader's kernel manager takes it.
 _waiting = []

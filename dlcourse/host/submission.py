@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field, replace
@@ -27,7 +26,7 @@ from pathlib import Path
 from . import processes, sandbox, watch
 from .course import Course, CourseError
 from .nbgrader_process import GRADER_CONFIG, explain_failure, nbgrader_environment
-from .prelaunch import PRELAUNCH_MAIN
+from .launcher import Launched, Launcher
 
 # In the throwaway course: the folder of the student version (nbgrader's source
 # folder there: the solutions never reach a worker) and the gradebook's file.
@@ -168,7 +167,7 @@ class Slot:
     work: Path
     backend: str
     limits: Limits
-    process: subprocess.Popen | None = None
+    process: Launched | None = None
 
     @property
     def course(self):
@@ -212,11 +211,9 @@ def open_slot(backend, limits):
     sandbox.write_kernelspec(jupyter, writable, home, limits.sandboxed, backend, warm=True, threads=limits.threads)
     env = nbgrader_environment(JUPYTER_PATH=str(jupyter), JUPYTER_CONFIG_DIR=str(jupyter),
                                JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime))
-    with open(slot.log, "a") as out:  # appending: a kernel's write cannot overwrite the watch's lines
-        slot.process = subprocess.Popen(
-            [sys.executable, "-c", PRELAUNCH_MAIN, str(slot.folder), str(slot.socket), str(slot.work)],
-            cwd=slot.course, env=env, stdin=subprocess.PIPE, stdout=out, stderr=subprocess.STDOUT,
-            text=True, start_new_session=True)
+    # The log is appended to: a kernel's write cannot overwrite the watch's lines.
+    slot.process = _launcher.launch([str(slot.folder), str(slot.socket), str(slot.work)],
+                                    cwd=slot.course, env=env, log=slot.log)
     return slot
 
 
@@ -232,6 +229,9 @@ def close_slot(slot):
         slot.process.wait()
     shutil.rmtree(slot.work, ignore_errors=True)
 
+
+# Starts every slot's nbgrader process, from a process that imported nbgrader once.
+_launcher = Launcher()
 
 # The slot each grading thread of this process starts for its next submission.
 _next_slots = {}
