@@ -229,6 +229,12 @@ def as_user(name, code):
     return json.loads(done.stdout)
 
 
+# What ben's written answer and a page beside his notebook try when staff open them.
+MARKER = "__dlct_pwned"
+XSS_ANSWER = (f"{WRITTEN_ANSWER}\n\n<img src=\"x\" onerror=\"window.top.{MARKER} = 1; fetch('/{MARKER}')\">"
+              f"<script>window.top.{MARKER} = 1; fetch('/{MARKER}')</script> [my plot](evil.html)")
+EVIL_HTML = f"<html><body><script>window.top.{MARKER} = 1; fetch('/{MARKER}')</script>plot</body></html>"
+
 HOSTILE_CELL = '''import json
 try:
     source = json.load(open("{solution}"))
@@ -289,7 +295,11 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
             if cell["nbgrader"] in answers:
                 first = index == next(i for i, c in enumerate(cells(ben)) if c["nbgrader"] in answers)
                 set_source(ben, index, (attack if first else "") + answers[cell["nbgrader"]])
+            elif cell["nbgrader"] == "written_answer":
+                set_source(ben, index, XSS_ANSWER)
         save(ben)
+        server_api(ben, BEN, "PUT", f"{url}/user/{BEN}/api/contents/{A1}/evil.html",
+                   {"type": "file", "format": "text", "content": EVIL_HTML})
 
     for name, page in students.items():
         with STEPS.step(page, f"{name}-submits"):
@@ -320,9 +330,26 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
     with open_gradebook(course) as gradebook:
         assert gradebook.find_submission(A1, ANA).score == autograded, "ana's solution lost points"
 
+    # ben's answer and his page beside the notebook, opened by the instructor: nothing of his runs.
+    api = f"{url}/user/{INSTRUCTOR}/formgrader/api"
+    view, requests = prof.context.new_page(), []
+    view.on("request", lambda request: requests.append(request.url))
+    with STEPS.step(view, "instructor-opens-bens-answer-and-nothing-of-his-runs"):
+        notebook_id = server_api(prof, INSTRUCTOR, "GET", f"{api}/student_notebook_submissions/{BEN}/{A1}")[0]["id"]
+        submission_url = f"{url}/user/{INSTRUCTOR}/formgrader/submissions/{notebook_id}"
+        view.goto(f"{submission_url}/")
+        view.wait_for_load_state("networkidle")
+        assert WRITTEN_ANSWER in view.inner_text("body"), "ben's answer no longer shows"
+        assert view.evaluate(f"() => window.{MARKER}") is None, "ben's script ran in the formgrader"
+        page_beside = view.request.get(f"{submission_url}/evil.html")
+        assert page_beside.ok, page_beside.status
+        assert "sandbox" in page_beside.headers["content-security-policy"], page_beside.headers
+        assert page_beside.headers.get("content-disposition") == "attachment", page_beside.headers
+    assert not [r for r in requests if MARKER in r], f"ben's script sent requests: {requests}"
+    view.close()
+
     with STEPS.step(prof, "instructor-grades-the-written-answer-by-hand"):
         # The formgrader's own API, from the instructor's logged-in browser session.
-        api = f"{url}/user/{INSTRUCTOR}/formgrader/api"
         notebooks = server_api(prof, INSTRUCTOR, "GET", f"{api}/student_notebook_submissions/{ANA}/{A1}")
         grades = server_api(prof, INSTRUCTOR, "GET", f"{api}/grades?submission_id={notebooks[0]['id']}")
         grade = next(g for g in grades if g["name"] == "written_answer")
@@ -363,6 +390,7 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
         html = [p.read_text() for p in home.glob(f"*/{A1}.html")]
         assert html, f"{name} got no feedback file under {home}"
         assert not [line for line in hidden if line in html[0]], f"{name}'s feedback shows hidden tests"
+        assert MARKER not in html[0] and "onerror" not in html[0], f"{name}'s feedback carries the script"
         if name == ANA:
             with open_gradebook(course) as gradebook:
                 total = gradebook.find_submission(A1, ANA).score

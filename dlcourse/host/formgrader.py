@@ -1,6 +1,13 @@
-"""The formgrader's Autograde button, graded the course's way, and the
-grades for the LMS as downloads (host side; a Jupyter server extension,
-enabled for instructors by ``make venv`` and on the hub's staff servers).
+"""The formgrader's Autograde button, graded the course's way, the grades
+for the LMS as downloads, and a submission's own files served inert (host
+side; a Jupyter server extension, enabled for instructors by ``make venv``
+and on the hub's staff servers).
+
+nbgrader's formgrader serves the files a student submitted beside the
+notebook (``/formgrader/submissions/<id>/<path>``) as they are, so a
+student's ``.html`` or ``.svg`` would run script in the instructor's session.
+This extension serves them with ``Content-Security-Policy: sandbox``, no
+content sniffing, and anything but an image as a download.
 
 nbgrader's button runs plain ``nbgrader autograde`` in the server: student
 code with the instructor's rights. This extension answers the same request
@@ -22,12 +29,18 @@ from pathlib import Path
 
 from jupyter_server.utils import url_path_join
 from nbgrader.server_extensions.formgrader.base import BaseApiHandler, check_notebook_dir, check_xsrf
+from nbgrader.server_extensions.formgrader.handlers import SubmissionFilesHandler
 from tornado import web
 
 from . import grades, hub
 
 AUTOGRADE_URL = r"/formgrader/api/submission/([^/]+)/([^/]+)/autograde"
 EXPORT_URL = r"/formgrader/export/(canvas|moodle)\.csv"
+# A submission's own file: not nbgrader's pages that share the prefix (the
+# submission itself, its navigation, the formgrader's components).
+FILES_URL = r"/formgrader/submissions/((?!components/)[^/]+/(?!(?:next_incorrect|prev_incorrect|next|prev)/?$).+)"
+SHOWN_INLINE = {"image/png", "image/jpeg", "image/gif"}
+FILES_POLICY = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
 # A graded submission, and one held for review, are a success for the button; the log says which.
 DONE = ("graded", "review", "skipped")
 
@@ -53,6 +66,18 @@ async def autograde(course, assignment, student):
         outcomes = json.loads(summary.read_text())["outcomes"] if summary.exists() else []
     success = bool(outcomes) and all(o["status"] in DONE for o in outcomes)
     return {"success": success, "log": output, "error": "" if success else output}
+
+
+class InertSubmissionFilesHandler(SubmissionFilesHandler):
+    """nbgrader's handler of a submission's files, with headers that keep
+    them from running: a sandbox, no sniffing, a download unless an image."""
+
+    def set_extra_headers(self, path):
+        super().set_extra_headers(path)
+        self.set_header("Content-Security-Policy", FILES_POLICY)
+        self.set_header("X-Content-Type-Options", "nosniff")
+        if self.get_content_type() not in SHOWN_INLINE:
+            self.set_header("Content-Disposition", "attachment")
 
 
 class GradesDownloadHandler(BaseApiHandler):
@@ -82,4 +107,5 @@ def _load_jupyter_server_extension(server_app):
     web_app = server_app.web_app
     route = url_path_join(web_app.settings["base_url"], AUTOGRADE_URL)
     web_app.add_handlers(".*$", [(route, SandboxedAutogradeHandler),
-                                 (url_path_join(web_app.settings["base_url"], EXPORT_URL), GradesDownloadHandler)])
+                                 (url_path_join(web_app.settings["base_url"], EXPORT_URL), GradesDownloadHandler),
+                                 (url_path_join(web_app.settings["base_url"], FILES_URL), InertSubmissionFilesHandler)])

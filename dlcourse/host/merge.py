@@ -4,7 +4,8 @@ Only the instructor's process runs this. From a worker's :class:`~dlcourse.host.
 takes the autograded notebook, caps its outputs, scores each autograded test
 cell from the executed cells (full points unless the cell raised an error;
 output on stderr, such as a progress bar or a warning, costs nothing), scans
-the student's cells for tampering, and writes the course: the autograded
+the student's cells for tampering, makes every student-made HTML inert
+(:mod:`dlcourse.host.inert`), and writes the course: the autograded
 notebook, and in the gradebook the ``auto_score`` of this student's cells of
 this assignment. Manual scores, comments and other students' rows are never
 touched. A flagged submission is stored with 0 autograded points and needs
@@ -20,7 +21,7 @@ import nbformat
 from nbgrader import utils as nbgrader_utils
 from nbgrader.api import Gradebook
 
-from . import cheats
+from . import cheats, inert
 from .course import Course
 
 MAX_OUTPUT_LINES = 200
@@ -129,6 +130,7 @@ def _score(books, result):
         earned[book.name] = earned_scores(notebooks[book.name], {c.name: c.max_score for c in book.grade_cells})
         test_points += sum(c.max_score for c in book.grade_cells if c.cell_type == "code")
         reasons += cheats.scan_notebook(notebooks[book.name])
+        reasons += inert.make_inert(notebooks[book.name])
     return notebooks, earned, reasons, test_points
 
 

@@ -1,0 +1,88 @@
+"""Student-made HTML is inert in the graded copy (dlcourse/host/inert.py):
+every road a student's script could take into a page is cleaned, what a
+student legitimately shows stays, and each active piece is reported."""
+
+import json
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output, new_raw_cell
+
+from dlcourse.host import inert
+
+# Each would run script (or take over the page) when rendered by the formgrader, feedback or JupyterLab.
+ATTACKS = {
+    "markdown script": new_markdown_cell("My answer.\n\n<script>fetch('/api/contents/x', {method: 'PUT'})</script>"),
+    "event handler": new_markdown_cell('Deeper nets overfit. <img src="x" onerror="window.pwned = 1">'),
+    "javascript link": new_markdown_cell("[see my plot](javascript:window.pwned=1)"),
+    "reference link": new_markdown_cell("[plot][1]\n\n[1]: javascript:window.pwned=1"),
+    "frame": new_markdown_cell('<iframe srcdoc="<script>parent.pwned=1</script>"></iframe>'),
+    "svg": new_markdown_cell('<svg onload="window.pwned=1"><circle r="4"/></svg>'),
+    "form": new_markdown_cell('<form action="/hub/api/users"><button formaction="javascript:x()">Go</button></form>'),
+    "raw cell": new_raw_cell("<script>window.pwned = 1</script>"),
+    "html output": new_code_cell("display(HTML(...))", outputs=[new_output(
+        "display_data", data={"text/html": '<b onmouseover="window.pwned=1">hover</b><script>window.pwned=1</script>',
+                              "text/plain": "<IPython.core.display.HTML object>"})]),
+    "javascript output": new_code_cell("Javascript(...)", outputs=[new_output(
+        "display_data", data={"application/javascript": "window.pwned = 1"})]),
+    "svg output": new_code_cell("SVG(...)", outputs=[new_output(
+        "display_data", data={"image/svg+xml": '<svg><script>window.pwned=1</script></svg>'})]),
+    "widget output": new_code_cell("w", outputs=[new_output(
+        "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "x"}})]),
+    "markdown output": new_code_cell("Markdown(...)", outputs=[new_output(
+        "execute_result", data={"text/markdown": "<script>window.pwned=1</script>"}, execution_count=1)]),
+}
+WHAT_RUNS = ("<script", "onerror", "onload", "onmouseover", "javascript:", "<iframe", "srcdoc", "<svg", "<form",
+             "formaction", "application/javascript", "widget-view")
+
+
+def test_every_attack_is_removed_and_reported():
+    notebook = new_notebook(cells=list(ATTACKS.values()))
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    attachment = new_markdown_cell("![plot](attachment:page.html)")
+    attachment["attachments"] = {"page.html": {"text/html": "PHNjcmlwdD4="}}
+    notebook.cells.append(attachment)
+
+    reasons = inert.make_inert(notebook)
+
+    text = json.dumps(notebook).lower()
+    assert not [piece for piece in WHAT_RUNS if piece in text], [piece for piece in WHAT_RUNS if piece in text]
+    reported = {int(r.split()[1]) for r in reasons if r.startswith("cell ")}
+    assert reported == set(range(1, len(ATTACKS) + 2)), f"cells not reported: {reasons}"
+    assert "the notebook carried widget state (removed)" in reasons
+    assert "page.html" not in json.dumps(notebook.cells[-1].get("attachments", {}))
+    assert "My answer." in notebook.cells[0].source, "the answer's text is lost"
+
+
+def test_what_a_student_legitimately_shows_is_kept_and_not_reported():
+    table = "| units | loss |\n|---|---|\n| 16 | 0.29 |"
+    answer = (f"## Why\n\nA **wider** net with `x<y` fits sooner; see [Keras](https://keras.io).\n\n{table}\n\n"
+              "![curve](attachment:curve.png)")
+    cell = new_markdown_cell(answer)
+    cell["attachments"] = {"curve.png": {"image/png": "iVBORw0KGgo="}}
+    pandas_table = ('<div><style scoped>.dataframe tbody tr th {vertical-align: top;}</style>'
+                    '<table border="1" class="dataframe"><thead><tr><th>units</th></tr></thead>'
+                    '<tbody><tr><td>16</td></tr></tbody></table></div>')
+    code = new_code_cell("history", outputs=[
+        new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}),
+        new_output("execute_result", data={"text/html": pandas_table, "text/plain": "   units\n0     16"},
+                   execution_count=2),
+        new_output("stream", name="stdout", text="Epoch 1/5 <loss 0.3>\n")])
+    notebook = new_notebook(cells=[cell, code])
+
+    assert inert.make_inert(notebook) == []
+
+    html = notebook.cells[0].source
+    assert "<h2>Why</h2>" in html and "<strong>wider</strong>" in html and "<code>x&lt;y</code>" in html
+    assert '<a href="https://keras.io"' in html and "<td>16</td>" in html and 'src="data:image/png;base64,iVBORw0KGgo="' in html
+    assert notebook.cells[0].attachments["curve.png"] == {"image/png": "iVBORw0KGgo="}
+    outputs = notebook.cells[1].outputs
+    assert outputs[0].data["image/png"] == "iVBORw0KGgo="
+    assert "<td>16</td>" in outputs[1].data["text/html"] and "vertical-align" not in outputs[1].data["text/html"]
+    assert outputs[2].text == "Epoch 1/5 <loss 0.3>\n", "a stream is text, never HTML: it must stay as printed"
+
+
+def test_an_output_left_with_nothing_says_what_was_removed():
+    notebook = new_notebook(cells=[ATTACKS["javascript output"].copy()])
+    inert.make_inert(nbformat.from_dict(notebook))
+    data = notebook.cells[0].outputs[0].data
+    assert list(data) == ["text/plain"] and "removed" in data["text/plain"]
