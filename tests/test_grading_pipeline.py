@@ -488,10 +488,23 @@ def test_feedback_shows_no_hidden_test_and_grades_export(course, graded_class, g
     assert "Build a fresh model with build_model() for every fold" in reused, (
         "a failed hidden test's message is missing from the feedback")
 
-    table = instructor.export_csv(course, course / "grades.csv")
-    with open(table) as f:
-        rows = {(r["assignment"], r["student_id"]): r for r in csv.DictReader(f)}
-    assert float(rows[(A3, "partial")]["raw_score"]) == sum(cell_scores(course, A3, "partial").values()) + 3
+    # Graded again after a hand grade, the written answer awaits the instructor's
+    # look (nbgrader's rule): exported empty, never as 0, until confirmed.
+    def exported():
+        table = instructor.export_csv(course, course / "grades.csv")
+        with open(table) as f:
+            return {(r["assignment"], r["student_id"]): r for r in csv.DictReader(f)}[(A3, "partial")]
+
+    with open_gradebook(course) as gradebook:
+        waiting = gradebook.find_grade("written_answer", A3, A3, "partial").needs_manual_grade
+    row = exported()
+    assert row["needs_manual_grade"] == str(waiting) and (row["raw_score"] == "") == waiting, row
+    with open_gradebook(course) as gradebook:   # the instructor confirms it, as the formgrader does
+        gradebook.find_grade("written_answer", A3, A3, "partial").needs_manual_grade = False
+        gradebook.db.commit()
+    row = exported()
+    assert row["needs_manual_grade"] == "False", row
+    assert float(row["raw_score"]) == sum(cell_scores(course, A3, "partial").values()) + 3
 
 
 def test_instructor_commands_reject_wrong_arguments(course, tmp_path):

@@ -26,8 +26,9 @@ ATTACKS = {
         "display_data", data={"application/javascript": "window.pwned = 1"})]),
     "svg output": new_code_cell("SVG(...)", outputs=[new_output(
         "display_data", data={"image/svg+xml": '<svg><script>window.pwned=1</script></svg>'})]),
-    "widget output": new_code_cell("w", outputs=[new_output(
-        "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "x"}})]),
+    "html widget output": new_code_cell("w", outputs=[new_output(
+        "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "x"},
+                              "text/html": "<script>window.pwned = 1</script>"})]),
     "markdown output": new_code_cell("Markdown(...)", outputs=[new_output(
         "execute_result", data={"text/markdown": "<script>window.pwned=1</script>"}, execution_count=1)]),
 }
@@ -37,7 +38,8 @@ WHAT_RUNS = ("<script", "onerror", "onload", "onmouseover", "javascript:", "<ifr
 
 def test_every_attack_is_removed_and_reported():
     notebook = new_notebook(cells=list(ATTACKS.values()))
-    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"m": {"state": {
+        "value": "<img src=x onerror=window.pwned=1>"}}}}}
     attachment = new_markdown_cell("![plot](attachment:page.html)")
     attachment["attachments"] = {"page.html": {"text/html": "PHNjcmlwdD4="}}
     notebook.cells.append(attachment)
@@ -48,7 +50,7 @@ def test_every_attack_is_removed_and_reported():
     assert not [piece for piece in WHAT_RUNS if piece in text], [piece for piece in WHAT_RUNS if piece in text]
     reported = {int(r.split()[1]) for r in reasons if r.startswith("cell ")}
     assert reported == set(range(1, len(ATTACKS) + 2)), f"cells not reported: {reasons}"
-    assert "the notebook carried widget state (removed)" in reasons
+    assert "the notebook's widget state held script (removed)" in reasons
     assert "page.html" not in json.dumps(notebook.cells[-1].get("attachments", {}))
     assert "My answer." in notebook.cells[0].source, "the answer's text is lost"
 
@@ -66,8 +68,12 @@ def test_what_a_student_legitimately_shows_is_kept_and_not_reported():
         new_output("display_data", data={"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}),
         new_output("execute_result", data={"text/html": pandas_table, "text/plain": "   units\n0     16"},
                    execution_count=2),
-        new_output("stream", name="stdout", text="Epoch 1/5 <loss 0.3>\n")])
+        new_output("stream", name="stdout", text="Epoch 1/5 <loss 0.3>\n"),
+        new_output("display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "bar"},
+                                         "text/plain": "100%|##########| 5/5"})])
     notebook = new_notebook(cells=[cell, code])
+    notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"bar": {"state": {
+        "value": 5, "max": 5}}}}}
 
     assert inert.make_inert(notebook) == []
 
@@ -79,6 +85,8 @@ def test_what_a_student_legitimately_shows_is_kept_and_not_reported():
     assert outputs[0].data["image/png"] == "iVBORw0KGgo="
     assert "<td>16</td>" in outputs[1].data["text/html"] and "vertical-align" not in outputs[1].data["text/html"]
     assert outputs[2].text == "Epoch 1/5 <loss 0.3>\n", "a stream is text, never HTML: it must stay as printed"
+    assert outputs[3].data == {"text/plain": "100%|##########| 5/5"}, "a progress bar keeps its text, not its widget"
+    assert "widgets" not in notebook.metadata
 
 
 def test_an_output_left_with_nothing_says_what_was_removed():

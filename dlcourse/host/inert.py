@@ -18,7 +18,7 @@ through :func:`make_inert` before writing it:
   SVG, which can hold script) are removed, and an output left with nothing
   says what was removed;
 - cell attachments other than images are removed, and so are the
-  notebook's widget states.
+  notebook's widget states (a widget then shows nothing).
 
 Every cell is cleaned whatever it holds, so nothing depends on recognising an
 attack. What was active is also reported (:func:`make_inert` returns the
@@ -26,6 +26,7 @@ reasons), and the merge holds such a submission for review. The student's
 submitted notebook itself is never changed.
 """
 
+import json
 import re
 
 import nh3
@@ -54,7 +55,11 @@ KEPT_ATTACHMENTS = {"image/png", "image/jpeg", "image/gif"}
 # above does not depend on this list.
 ACTIVE = re.compile(r"<\s*(script|iframe|frame|frameset|object|embed|applet|base|meta|link|form|svg)\b"
                     r"|\bon[a-z]+\s*=|\b(?:java|vb)script\s*:|\bsrcdoc\s*=|\bdata\s*:\s*text/html", re.IGNORECASE)
-ACTIVE_OUTPUTS = re.compile(r"javascript|ecmascript|widget|svg|html\+|x-shockwave|vnd\.jupyter", re.IGNORECASE)
+# A removed output is reported when it is script, or holds script. Widgets
+# (a progress bar's, say) and their state are removed without a report: honest
+# notebooks carry them, and without the state a widget shows nothing.
+SCRIPT_OUTPUTS = re.compile(r"javascript|ecmascript", re.IGNORECASE)
+SCRIPTED = re.compile(r"<\s*script\b|\bon[a-z]+\s*=|\b(?:java|vb)script\s*:", re.IGNORECASE)
 
 
 def clean_html(html):
@@ -91,8 +96,8 @@ def make_inert(notebook):
     """Clean ``notebook`` in place (see the module's docstring); return a
     reason for each cell or output that held something active."""
     reasons = []
-    if notebook.metadata.pop("widgets", None) is not None:
-        reasons.append("the notebook carried widget state (removed)")
+    if SCRIPTED.search(json.dumps(notebook.metadata.pop("widgets", None))):
+        reasons.append("the notebook's widget state held script (removed)")
     for number, cell in enumerate(notebook.cells, start=1):
         found = active_parts(cell.source) if cell.cell_type != "code" else []
         dropped = _clean_attachments(cell) + (_clean_outputs(cell) if cell.cell_type == "code" else [])
@@ -126,7 +131,7 @@ def _clean_outputs(cell):
         for mime in list(data):
             if mime not in KEPT_OUTPUTS:
                 removed = data.pop(mime)
-                if ACTIVE_OUTPUTS.search(mime) or (isinstance(removed, str) and ACTIVE.search(removed)):
+                if SCRIPT_OUTPUTS.search(mime) or SCRIPTED.search(json.dumps(removed)):
                     found.append(f"a {mime} output")
             elif mime in CLEANED_OUTPUTS:
                 text = data[mime] if isinstance(data[mime], str) else "".join(data[mime])
