@@ -60,7 +60,8 @@ def test_what_a_student_legitimately_shows_is_kept_and_not_reported():
     answer = (f"## Why\n\nA **wider** net with `x<y` fits sooner; see [Keras](https://keras.io).\n\n{table}\n\n"
               "![curve](attachment:curve.png)")
     cell = new_markdown_cell(answer)
-    cell["attachments"] = {"curve.png": {"image/png": "iVBORw0KGgo="}}
+    cell["attachments"] = {"curve.png": {"image/png": "iVBORw0KGgo="},
+                           "sketch.svg": {"image/svg+xml": "PHN2Zz48Y2lyY2xlIHI9IjQiLz48L3N2Zz4="}}
     pandas_table = ('<div><style scoped>.dataframe tbody tr th {vertical-align: top;}</style>'
                     '<table border="1" class="dataframe"><thead><tr><th>units</th></tr></thead>'
                     '<tbody><tr><td>16</td></tr></tbody></table></div>')

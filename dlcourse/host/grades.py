@@ -198,8 +198,9 @@ class CsvExport(CsvExportPlugin):
     column, and the file readable by its owner and group only."""
 
     def export(self, gradebook):
-        super().export(gradebook)
         path = self.to or "grades.csv"
+        private(path).close()   # nbgrader's export then writes into a file that is private from the start
+        super().export(gradebook)
         with open(path, newline="", encoding="utf-8") as handle:
             reader = csv.DictReader(handle)
             rows = list(reader)

@@ -320,9 +320,10 @@ def ensure_account(person, hub):
 def close_home(person):
     """Make ``person``'s home folder theirs alone (0700; staff share through
     the course directory, not their homes); return its Path."""
-    home = Path(pwd.getpwnam(person.username).pw_dir)
+    account = pwd.getpwnam(person.username)
+    home = Path(account.pw_dir)
     home.mkdir(exist_ok=True)
-    os.chown(home, pwd.getpwnam(person.username).pw_uid, -1)
+    os.chown(home, account.pw_uid, -1)
     os.chmod(home, HOME_MODE)
     return home
 

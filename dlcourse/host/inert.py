@@ -26,6 +26,7 @@ reasons), and the merge holds such a submission for review. The student's
 submitted notebook itself is never changed.
 """
 
+import base64
 import json
 import re
 
@@ -110,12 +111,14 @@ def make_inert(notebook):
 
 
 def _clean_attachments(cell):
-    """Remove a cell's attachments of kinds other than images; return what was removed."""
+    """Remove a cell's attachments of kinds other than images; return those
+    that were script or held script (the others go without a report, as outputs do)."""
     dropped = []
     for name, bundle in list(cell.get("attachments", {}).items()):
         for mime in [m for m in bundle if m not in KEPT_ATTACHMENTS]:
-            del bundle[mime]
-            dropped.append(f"attachment {name} as {mime}")
+            content = base64.b64decode(bundle.pop(mime), validate=False).decode(errors="replace")
+            if SCRIPT_OUTPUTS.search(mime) or SCRIPTED.search(content):
+                dropped.append(f"attachment {name} as {mime}")
         if not bundle:
             del cell.attachments[name]
     return dropped
