@@ -26,7 +26,7 @@ help:
 	@echo "make bench-autograde   time serial nbgrader against the parallel, sandboxed grader"
 	@echo "make bench-backends [FAST=1]   every lecture on every backend, side by side, into build/bench-backends.md (-fast.md)"
 	@echo "make sandbox-tools     install bubblewrap, the grading sandbox (Debian/Ubuntu, as root)"
-	@echo "sudo make hub [ROSTER=hub/roster.csv] [HUB_DIR=folder]   accounts from the roster, then JupyterHub on :8000"
+	@echo "sudo make hub [ROSTER=hub/roster.csv] [HUB_DIR=folder]   accounts from the roster, then JupyterHub on :8000 (if it runs: only the accounts)"
 	@echo "make test-hub   the term on a real hub, in headless Chromium (as root)"
 
 # Two notebooks at a time on two cores: a lecture alone keeps about one core busy.
@@ -94,9 +94,7 @@ ROSTER ?= hub/roster.csv
 HUB_DIR ?=
 hub: $(STAMP) sandbox-tools hub-tools
 	@test "$$(id -u)" = 0 || { echo "error: the hub makes Unix accounts: run sudo make hub"; exit 2; }
-	$(BIN)/python -m dlcourse hub-setup --roster $(ROSTER) $(if $(HUB_DIR),--hub-dir $(HUB_DIR))
-	DLCOURSE_ROSTER=$(abspath $(ROSTER)) $(if $(HUB_DIR),DLCOURSE_HUB_DIR=$(abspath $(HUB_DIR))) \
-	  $(BIN)/jupyterhub -f hub/jupyterhub_config.py
+	$(BIN)/python -m dlcourse hub --roster $(ROSTER) $(if $(HUB_DIR),--hub-dir $(HUB_DIR))
 
 autograde: $(STAMP) sandbox-tools
 	@test -n "$(A)" || { echo "error: name the assignment, e.g. make autograde A=a1_layers_units"; exit 2; }

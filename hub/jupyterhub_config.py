@@ -1,6 +1,6 @@
 """JupyterHub for the course: one machine, real Unix accounts from the roster.
 
-`make hub` runs `python -m dlcourse hub setup` (accounts, folders,
+`make hub` runs `python -m dlcourse hub` (accounts, folders,
 permissions) and then JupyterHub with this file. Settings come from the
 environment, with defaults for a course server:
 
@@ -10,6 +10,7 @@ environment, with defaults for a course server:
     DLCOURSE_COURSE    the course directory (default this repository)
     DLCOURSE_HUB_API_URL, DLCOURSE_PROXY_API_URL   the hub's and the proxy's
                        internal APIs (default http://127.0.0.1:8081 and :8001)
+    DLCOURSE_IDLE_MINUTES   a server idle this long is stopped (default 60)
     KERAS_BACKEND      the Keras backend of every server, kernel and grading
                        (`make hub KERAS_BACKEND=jax`; default tensorflow)
 
@@ -23,7 +24,7 @@ import sys
 from pathlib import Path
 
 from dlcourse.datasets import files
-from dlcourse.host import backends, hub
+from dlcourse.host import backends, hub, receipts
 from dlcourse.host.course import Course
 
 c = get_config()  # noqa: F821 -- provided by JupyterHub when it loads this file
@@ -33,7 +34,6 @@ LAYOUT = Course.at(os.environ.get("DLCOURSE_COURSE", HERE.parent))
 COURSE = LAYOUT.root
 HUB = hub.HubDir(os.environ.get("DLCOURSE_HUB_DIR", hub.DEFAULT_HUB_DIR), LAYOUT.course_id)
 ROSTER = Path(os.environ.get(hub.ROSTER_VARIABLE, HERE / "roster.csv")).resolve()
-PEOPLE = {p.username: p for p in hub.read_roster(ROSTER)}
 SINGLEUSER = str(Path(sys.executable).parent / "jupyterhub-singleuser")
 
 c.JupyterHub.bind_url = os.environ.get("DLCOURSE_HUB_URL", "http://:8000")
@@ -43,10 +43,13 @@ c.JupyterHub.cookie_secret_file = str(HUB.state / "jupyterhub_cookie_secret")
 c.JupyterHub.db_url = f"sqlite:///{HUB.state / 'jupyterhub.sqlite'}"
 c.ConfigurableHTTPProxy.command = [str(HERE / "node_modules" / ".bin" / "configurable-http-proxy")]
 c.ConfigurableHTTPProxy.pid_file = str(HUB.state / "proxy.pid")
+c.JupyterHub.pid_file = str(HUB.pid_file)   # `make hub` again sees the hub runs, and only adds the new people
 
 c.JupyterHub.authenticator_class = "pam"
 c.PAMAuthenticator.open_sessions = False
-c.Authenticator.allowed_users = set(PEOPLE)
+# The course's two groups, read at each log-in: people `make hub` adds while
+# the hub runs can log in at once, without a restart.
+c.LocalAuthenticator.allowed_groups = {hub.STAFF_GROUP, hub.STUDENT_GROUP}
 
 # Each user's server and kernels run as that user, from the course's environment.
 c.JupyterHub.spawner_class = "localprocess"
@@ -60,8 +63,7 @@ def pre_spawn_hook(spawner):
     """Students start in their copy of the student edition, with the
     student configuration; staff start in the course directory, with the
     staff configuration, and share files through their group (umask 007)."""
-    person = PEOPLE[spawner.user.name]
-    if person.staff:
+    if spawner.user.name in hub.group_members(hub.STAFF_GROUP):
         spawner.environment["JUPYTER_CONFIG_PATH"] = str(HUB.staff_config)
         spawner.environment[hub.ROSTER_VARIABLE] = str(ROSTER)  # for the grades' downloads
         spawner.notebook_dir = str(COURSE)
@@ -73,3 +75,29 @@ def pre_spawn_hook(spawner):
 
 
 c.Spawner.pre_spawn_hook = pre_spawn_hook
+
+# The exchange's trusted side: receipts (owner, time, hash) of every
+# submission as it arrives, written as an account of its own that students
+# cannot act as (dlcourse/host/receipts.py). collect reads them.
+RECEIPTS = {
+    "name": "exchange-receipts",
+    "user": receipts.ACCOUNT,
+    "cwd": "/",
+    "command": [sys.executable, "-m", "dlcourse", "receipts", str(HUB.course_exchange)],
+}
+
+# A server idle for DLCOURSE_IDLE_MINUTES (default an hour) is stopped, its
+# memory given back; the student's files stay, and the next log-in starts it
+# again. jupyterhub-idle-culler, as an unprivileged account with only the
+# scopes it needs.
+IDLE_MINUTES = int(os.environ.get("DLCOURSE_IDLE_MINUTES", "60"))
+CULLER = {
+    "name": "idle-culler",
+    "user": "nobody",
+    "cwd": "/",
+    "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={IDLE_MINUTES * 60}",
+                f"--cull-every={max(60, IDLE_MINUTES * 60 // 10)}"],
+}
+c.JupyterHub.services = [RECEIPTS, CULLER]
+c.JupyterHub.load_roles = [{"name": "idle-culler", "services": [CULLER["name"]],
+                            "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]}]

@@ -24,13 +24,15 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 
 import pytest
+from nbgrader.utils import parse_utc
 
 from conftest import ROOT, free_port
 from dlcourse.datasets import files
-from dlcourse.host import edition, exchange, hub, instructor
+from dlcourse.host import edition, exchange, hub, instructor, receipts
 from dlcourse.host.course import Course
 from dlcourse.host.nbgrader_process import nbgrader_environment
 from submissions import hidden_test_lines, max_scores, open_gradebook, solution_code
@@ -128,6 +130,8 @@ def running_hub():
     people = [row[0] for row in LONGER_ROSTER] + NEVER_MADE
     taken = [n for n in people if n in {p.pw_name for p in pwd.getpwall()}]
     assert not taken, f"accounts {taken} exist already (a test run killed midway?). Fix: userdel -r them."
+    if receipts.ACCOUNT not in {p.pw_name for p in pwd.getpwall()}:
+        people.append(receipts.ACCOUNT)   # made by the set-up: removed after, as the people are
     groups_made = [g for g in (hub.STAFF_GROUP, hub.STUDENT_GROUP)
                    if subprocess.run(["getent", "group", g], capture_output=True).returncode != 0]
     base = Path(tempfile.mkdtemp(prefix="dlcourse-hub-test-", dir="/srv" if Path("/srv").is_dir() else None))
@@ -155,13 +159,21 @@ def running_hub():
                "roster": roster, "url": url, "passwords": passwords(hub_dir), "log": log,
                "setup_seconds": round(setup_seconds, 1)}
     finally:
+        stray = None
         if process is not None:
+            proxy = base / "hub" / "state" / "proxy.pid"
+            proxy = int(proxy.read_text()) if proxy.exists() else None
             process.terminate()
             process.wait(timeout=30)
             SHOTS.mkdir(parents=True, exist_ok=True)
             shutil.copy(log, SHOTS / "jupyterhub.log")  # kept for a failed run
+            time.sleep(1)
+            if proxy and Path(f"/proc/{proxy}").exists():
+                stray = proxy
+                os.kill(proxy, 9)
         remove_people(people, groups_made)
         shutil.rmtree(base, ignore_errors=True)
+        assert stray is None, f"the hub stopped, but its proxy (pid {stray}) ran on"
 
 
 @pytest.fixture(scope="module")
@@ -463,8 +475,18 @@ print(json.dumps(results))
     assert notebook.read_bytes() == before, "ana's submitted notebook changed"
 
 
-def test_running_setup_again_with_a_longer_roster_adds_only_the_newcomer(term):
+def proxy_pid(term):
+    return int((term["hub"].state / "proxy.pid").read_text())
+
+
+def test_make_hub_again_with_a_longer_roster_adds_only_the_newcomer_to_the_running_hub(term, browser):
+    """What `sudo make hub` runs, again, with one more person, while ana and
+    the instructor are logged in: nothing restarts, nothing of anyone
+    already there changes, their servers keep answering, the newcomer logs in."""
     course, hub_dir = term["course"], term["hub"].root
+    pages = {name: log_in(browser, term, name) for name in (INSTRUCTOR, ANA)}
+    hub_pid, proxy = hub.running(hub_dir, Course.at(course).course_id), proxy_pid(term)
+    assert hub_pid, "the running hub is not found by its pid file"
     before = {"shadow": {n: line for n in (INSTRUCTOR, ANA, BEN)
                          for line in Path("/etc/shadow").read_text().splitlines() if line.startswith(f"{n}:")},
               "files": {str(p): p.read_bytes() for p in course.rglob("*") if p.is_file() and p.name != "gradebook.db"}}
@@ -472,8 +494,20 @@ def test_running_setup_again_with_a_longer_roster_adds_only_the_newcomer(term):
         scores = {(s.student.id, s.assignment.name): s.score for a in gradebook.assignments for s in a.submissions}
     write_roster(term["roster"], LONGER_ROSTER)
     started = time.monotonic()
-    printed = hub_setup(course, term["roster"], hub_dir)
+    done = subprocess.run([sys.executable, "-m", "dlcourse", "hub", "--course", str(course), "--roster",
+                           str(term["roster"]), "--hub-dir", str(hub_dir)], capture_output=True, text=True, timeout=300)
     seconds = time.monotonic() - started
+    assert done.returncode == 0, done.stdout + done.stderr
+    printed = done.stdout
+    assert f"The hub is running (pid {hub_pid})" in printed, printed
+    assert hub.running(hub_dir, Course.at(course).course_id) == hub_pid and proxy_pid(term) == proxy, \
+        "the hub or its proxy was restarted"
+    for name, page in pages.items():
+        answer = page.request.get(f"{term['url']}/user/{name}/api/status")
+        assert answer.ok, f"{name}'s server stopped answering: {answer.status}"
+    newcomer = log_in(browser, dict(term, passwords=passwords(hub_dir)), LATECOMER)
+    with STEPS.step(newcomer, "the-newcomer-logs-in-to-the-running-hub"):
+        assert newcomer.request.get(f"{term['url']}/user/{LATECOMER}/api/status").ok
     assert f"New accounts: {LATECOMER};" in printed, printed
     assert set(passwords(hub_dir)) == {row[0] for row in LONGER_ROSTER}
     after_shadow = {n: line for n in (INSTRUCTOR, ANA, BEN)
@@ -522,6 +556,18 @@ def test_one_unreadable_submission_does_not_stop_the_collection(term):
     later = inbound / "+".join([student, assignment, stamp.replace(stamp[:4], str(int(stamp[:4]) + 1), 1), rest])
     as_user(BEN, f"import json, os, shutil\nshutil.copytree({str(mine)!r}, {str(later)!r})\n"
                  f"os.chmod({str(later)!r}, 0o700)\nprint(json.dumps(None))")
+    done, submitted = collect_as_instructor(term)
+    assert done.returncode == 0, f"one closed submission stopped the collection:\n{done.stdout}{done.stderr}"
+    assert (submitted / ANA / A1 / f"{A1}.ipynb").is_file(), f"ana was not collected:\n{done.stderr}"
+    skipped = submitted / BEN / exchange.NOT_COLLECTED.format(assignment=A1)
+    assert "was not collected: PermissionError" in skipped.read_text() and "Fix:" in skipped.read_text()
+    assert not (submitted / BEN / A1).exists(), "half of ben's submission was collected"
+    assert f"{BEN}'s submission" in done.stderr, "the instructor was not told"
+
+
+def collect_as_instructor(term):
+    """Run nbgrader collect as the instructor, into a scratch course folder;
+    return (the finished process, the scratch folder's submitted/)."""
     scratch = Path(tempfile.mkdtemp(prefix="collect-", dir=term["base"]))
     shutil.chown(scratch, INSTRUCTOR)
     env = dict(nbgrader_environment(), HOME=pwd.getpwnam(INSTRUCTOR).pw_dir,
@@ -529,14 +575,66 @@ def test_one_unreadable_submission_does_not_stop_the_collection(term):
     done = subprocess.run(["setpriv", "--reuid", INSTRUCTOR, "--regid", INSTRUCTOR, "--init-groups",
                            sys.executable, "-m", "nbgrader", "collect", A1, f"--CourseDirectory.root={scratch}"],
                           capture_output=True, text=True, cwd=pwd.getpwnam(INSTRUCTOR).pw_dir, env=env)
-    assert done.returncode == 0, f"one closed submission stopped the collection:\n{done.stdout}{done.stderr}"
     layout = Course.at(term["course"])
-    submitted = Path(str(layout.submitted(ANA, A1)).replace(str(layout.root), str(scratch), 1))
-    assert (submitted / f"{A1}.ipynb").is_file(), f"ana was not collected:\n{done.stderr}"
-    skipped = submitted.parent.parent / BEN / exchange.NOT_COLLECTED.format(assignment=A1)
-    assert "was not collected: PermissionError" in skipped.read_text() and "Fix:" in skipped.read_text()
-    assert not (submitted.parent.parent / BEN / A1).exists(), "half of ben's submission was collected"
-    assert f"{BEN}'s submission" in done.stderr, "the instructor was not told"
+    return done, Path(str(layout.submitted(ANA, A1)).replace(str(layout.root), str(scratch), 1)).parent.parent
+
+
+def test_a_submission_is_the_submitters_at_the_exchanges_time(term):
+    """ben submits as ana (nbgrader's --student), then edits his own
+    submission in the exchange and sets its timestamp.txt back a year:
+    collect takes ana's own work as hers and tells the instructor, and
+    holds ben's for review with the time of his edit."""
+    inbound, kept = term["hub"].course_exchange / "inbound", term["hub"].course_exchange / receipts.RECEIPTS
+    home = pwd.getpwnam(BEN).pw_dir
+    env = dict(nbgrader_environment(), HOME=home, JUPYTER_CONFIG_PATH=str(term["hub"].student_config))
+    done = subprocess.run(["setpriv", "--reuid", BEN, "--regid", BEN, "--init-groups", sys.executable, "-m",
+                           "nbgrader", "submit", A1, "--student", ANA], capture_output=True, text=True,
+                          cwd=Path(home) / "course", env=env)
+    assert done.returncode == 0, done.stdout + done.stderr
+    forged = max(inbound.glob(f"{ANA}+{A1}+*"), key=lambda p: p.stat().st_ctime)
+    assert forged.stat().st_uid == pwd.getpwnam(BEN).pw_uid
+    mine = min((p for p in inbound.glob(f"{BEN}+{A1}+*") if p.stat().st_mode & 0o050), key=lambda p: p.name)
+    for _ in range(30):   # the hub's receipt service writes them, as its own account
+        if (kept / f"{forged.name}.json").exists() and (kept / f"{mine.name}.json").exists():
+            break
+        time.sleep(1)
+    receipt = json.loads((kept / f"{forged.name}.json").read_text())
+    assert receipt["owner"] == BEN, receipt
+    assert (kept / f"{forged.name}.json").stat().st_uid == pwd.getpwnam(receipts.ACCOUNT).pw_uid
+    received = json.loads((kept / f"{mine.name}.json").read_text())["received"]
+    attempts = ATTEMPTS + f'''TOKEN = ""
+import glob, shutil
+for closed in glob.glob({str(inbound / f"{BEN}+{A1}+*")!r}):   # the 0700 copy of the test before
+    if closed != {str(mine)!r}:
+        shutil.rmtree(closed)
+attempt("list the receipts", lambda: os.listdir({str(kept)!r}))
+attempt("write a receipt", lambda: open({str(kept / "x.json")!r}, "w").write("{{}}"))
+attempt("set the time back", lambda: open({str(mine / "timestamp.txt")!r}, "w").write("2025-01-01 00:00:00.000000 UTC"))
+attempt("edit the submission", lambda: open({str(mine / f"{A1}.ipynb")!r}, "a").write(" "))
+print(json.dumps(results))
+'''
+    results = as_user(BEN, attempts)
+    assert results["list the receipts"] != "SUCCEEDED" and results["write a receipt"] != "SUCCEEDED", results
+    assert results["edit the submission"] == "SUCCEEDED", f"the edit (the attack's control) failed: {results}"
+    done, submitted = collect_as_instructor(term)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert f"{forged.name} was not collected: it is named as {ANA}'s but was made by {BEN}" in done.stderr, done.stderr
+    ana_collected = (submitted / ANA / A1 / f"{A1}.ipynb").read_text()
+    ana_own = next(p for p in inbound.glob(f"{ANA}+{A1}+*") if p != forged) / f"{A1}.ipynb"
+    assert ana_collected == ana_own.read_text(), "ana's collected work is not her own"
+    held = json.loads((submitted / BEN / receipts.HELD.format(assignment=A1)).read_text())
+    assert held["folder"] == mine.name and "after its receipt" in held["reasons"][0], held
+    stamp = parse_utc((submitted / BEN / A1 / "timestamp.txt").read_text())
+    assert stamp > datetime.fromisoformat(received).replace(tzinfo=None), (stamp, received)
+    assert "held for review" in done.stderr
+
+
+def test_the_hubs_services_run_as_their_own_unprivileged_accounts(term):
+    """The receipt service and the idle culler run, each as its account (not root)."""
+    listed = subprocess.run(["ps", "-ww", "-eo", "user:32,args"], capture_output=True, text=True, check=True).stdout
+    users = {what: [line.split()[0] for line in listed.splitlines() if what in line and "ps -eo" not in line]
+             for what in ("dlcourse receipts", "jupyterhub_idle_culler")}
+    assert users == {"dlcourse receipts": [receipts.ACCOUNT], "jupyterhub_idle_culler": ["nobody"]}, listed
 
 
 def test_a_bad_roster_changes_nothing(term):

@@ -8,7 +8,9 @@
   export     export all grades to a CSV file (and, with --roster, Canvas's and Moodle's)
   metadata   check (or --fix) the kernel metadata of the committed notebooks
   publish    write the student edition into a folder
+  hub        hub-setup, then start JupyterHub unless it runs already (as root; make hub)
   hub-setup  make the hub's accounts, folders and permissions from a roster (as root)
+  receipts   write the exchange's receipts for arriving submissions (the hub's receipt service)
 """
 
 import argparse
@@ -16,7 +18,7 @@ import os
 import sys
 from pathlib import Path
 
-from . import backends, edition, grader, grades, hub, instructor, merge, metadata, runner, submission
+from . import backends, edition, grader, grades, hub, instructor, merge, metadata, receipts, runner, submission
 from .course import Course, CourseError
 from .errors import UserError
 
@@ -104,10 +106,19 @@ def build_parser():
     publish.add_argument("output", help="the folder to write; must be empty or not exist")
 
     setup = commands.add_parser("hub-setup", help="make the hub's accounts, folders and permissions (as root)")
-    add_course(setup)
-    setup.add_argument("--roster", required=True, help="the roster CSV (see hub/roster.example.csv)")
-    setup.add_argument("--hub-dir", default=hub.DEFAULT_HUB_DIR,
-                       help=f"the hub's folder (default {hub.DEFAULT_HUB_DIR})")
+    start = commands.add_parser("hub", help="hub-setup, then JupyterHub, unless it runs already: then the new "
+                                            "people can log in, and nothing is restarted (as root)")
+    for command in (setup, start):
+        add_course(command)
+        command.add_argument("--roster", required=True, help="the roster CSV (see hub/roster.example.csv)")
+        command.add_argument("--hub-dir", default=hub.DEFAULT_HUB_DIR,
+                             help=f"the hub's folder (default {hub.DEFAULT_HUB_DIR})")
+    start.add_argument("--config", default=Path(__file__).resolve().parents[2] / "hub" / "jupyterhub_config.py",
+                       help="JupyterHub's configuration (default hub/jupyterhub_config.py)")
+
+    receipt = commands.add_parser("receipts", help="write the exchange's receipts for arriving submissions, "
+                                                   f"forever (the hub runs it as {receipts.ACCOUNT})")
+    receipt.add_argument("course_exchange", type=Path, help="the course's folder in the exchange (<hub dir>/exchange/<course>)")
     return parser
 
 
@@ -202,10 +213,27 @@ def hub_setup_command(args):
     return 0
 
 
+def receipts_command(args):
+    for name in ("inbound", receipts.RECEIPTS):
+        if not (args.course_exchange / name).is_dir():
+            raise UserError(f"No {name} folder in {args.course_exchange}. Fix: sudo make hub (it lays out the exchange).")
+    receipts.serve(args.course_exchange)
+
+
+def hub_command(args):
+    hub_setup_command(args)
+    pid = hub.running(args.hub_dir, Course.at(args.course).course_id)
+    if pid:
+        print(f"The hub is running (pid {pid}): the new people can log in now. Nothing was restarted.")
+        return 0
+    sys.stdout.flush()
+    hub.start(args.course, args.roster, args.hub_dir, args.config)
+
+
 COMMANDS = {"run": run_command, "release": release_command, "autograde": autograde_command,
             "clear": clear_command, "feedback": feedback_command, "export": export_command,
             "metadata": metadata_command, "publish": publish_command,
-            "hub-setup": hub_setup_command}
+            "hub": hub_command, "hub-setup": hub_setup_command, "receipts": receipts_command}
 
 
 # Commands whose files (grades, feedback, graded notebooks, the gradebook) are

@@ -11,7 +11,10 @@ subclasses change only permissions; the files nbgrader writes are the same.
     exchange/<course>/             root:staff  2775
       outbound/                    root:staff  2775  released assignments, readable by all
       inbound/                     root:staff  3773  students may add, never list; staff read
-                                   (default ACL group:staff:r-x)
+                                   (default ACL group:staff:r-x, and the receipt
+                                   service's account: user:dlcourse-exchange:r-x)
+      receipts/                    dlcourse-exchange:staff 2750  the receipts of inbound's
+                                   submissions (dlcourse.host.receipts); staff read
       feedback/                    root:staff  2771  students may open their own file, never list
 
 - :class:`Submit`: the submission's folder and files are the student's and
@@ -22,15 +25,19 @@ subclasses change only permissions; the files nbgrader writes are the same.
   or removing it.
 - :class:`ReleaseFeedback`: each feedback file is readable by the staff
   group and, through an access-control entry, by its student alone.
-- :class:`Collect`: a submission the staff cannot read (its student made
-  it 0700, or it is not a folder nbgrader can copy) is skipped with its
-  reason, written beside the collected ones as
+- :class:`Collect`: whose a submission is and when it came are the
+  exchange's word, not the student's (its owner and its receipt, see
+  dlcourse.host.receipts). A submission the staff cannot read (its student
+  made it 0700, or it is not a folder nbgrader can copy), or made by
+  another user than the student it names, is skipped with its reason,
+  written beside the collected ones as
   ``submitted/<student>/<assignment>.not-collected.txt``; everyone else is
   collected.
 - The student-side classes check that the exchange's root can be entered,
   not written (``ensure_root``).
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -40,6 +47,8 @@ from pathlib import Path
 from nbgrader.exchange.default import (ExchangeCollect, ExchangeFetchAssignment, ExchangeFetchFeedback, ExchangeList,
                                        ExchangeReleaseFeedback, ExchangeSubmit)
 from nbgrader.utils import check_directory, notebook_hash
+
+from . import receipts
 
 SUBMISSION_DIR_MODE = 0o750
 SUBMISSION_FILE_MODE = 0o640
@@ -83,36 +92,89 @@ class List(EnterOnlyRoot, ExchangeList):
 
 
 class Collect(ExchangeCollect):
-    """nbgrader's collect, one submission at a time: one that cannot be read
-    is skipped with its reason (see :func:`not_collected`), never the class."""
+    """nbgrader's collect, with who and when from the exchange's trusted side
+    (:func:`dlcourse.host.receipts.verdict`), one submission at a time.
+
+    - A submission's time is its receipt's, never the folder's name or its
+      ``timestamp.txt`` (the collected ``timestamp.txt`` is rewritten with it).
+    - A submission not made by the student it names is never collected as
+      theirs: that student's own latest submission is, and the attempt is
+      reported.
+    - One that cannot be read or copied is skipped with its reason
+      (:func:`not_collected`), never the class.
+    - One with no receipt, or changed after it, is collected and held for
+      review: ``submitted/<student>/<assignment>.held.json`` says why.
+    """
+
+    def _path_to_record(self, path):
+        """Return nbgrader's record of a submission folder, with its time and
+        :class:`~dlcourse.host.receipts.Verdict` from the receipts (the time
+        in its name, which the student wrote, is never read)."""
+        filename = os.path.basename(path)
+        record = {"username": filename.rsplit("+", 3)[0], "filename": filename}
+        found = receipts.verdict(path, record["username"], Path(self.course_path) / receipts.RECEIPTS)
+        if found.impostor:
+            self.log.error(not_collected(record, found.refused))
+        return dict(record, timestamp=found.submitted, verdict=found)
+
+    def _sort_by_timestamp(self, records):
+        """The latest first, one made by somebody else after every other (the
+        student's own latest is skipped with its reason if it cannot be read)."""
+        return sorted(records, key=lambda r: (not r["verdict"].impostor, r["timestamp"]), reverse=True)
 
     def copy_files(self):
         records = self.src_records
         try:
             for record in records:
                 self.src_records = [record]
-                dest = Path(self.coursedir.format_path(self.coursedir.submitted_directory, record["username"],
-                                                       self.coursedir.assignment_id))
-                note = dest.with_name(NOT_COLLECTED.format(assignment=dest.name))
-                try:
-                    super().copy_files()
-                except OSError as exc:
-                    shutil.rmtree(dest, ignore_errors=True)   # never half a submission
-                    note.parent.mkdir(parents=True, exist_ok=True)
-                    note.write_text(not_collected(record, exc) + "\n")
-                    self.log.error(not_collected(record, exc))
-                else:
-                    note.unlink(missing_ok=True)
+                self._collect_one(record, record["verdict"])
         finally:
             self.src_records = records
 
+    def _collect_one(self, record, found):
+        dest = Path(self.coursedir.format_path(self.coursedir.submitted_directory, record["username"],
+                                               self.coursedir.assignment_id))
+        note, held = (dest.with_name(name.format(assignment=dest.name)) for name in (NOT_COLLECTED, receipts.HELD))
+        reason, before = found.refused, _identity(dest)
+        if not reason:
+            try:
+                super().copy_files()
+            except (OSError, RuntimeError) as exc:   # RuntimeError: nbgrader's "Directory size is too big"
+                shutil.rmtree(dest, ignore_errors=True)   # never half a submission
+                reason = f"{type(exc).__name__}: {exc}"
+        if reason:
+            note.parent.mkdir(parents=True, exist_ok=True)
+            note.write_text(not_collected(record, reason) + "\n")
+            if not found.impostor:
+                self.log.error(not_collected(record, reason))
+            return
+        note.unlink(missing_ok=True)
+        if _identity(dest) == before:   # nbgrader kept what it collected before (no --update, or not newer)
+            return
+        (dest / "timestamp.txt").write_text(found.submitted.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+        if found.held:
+            held.write_text(json.dumps({"folder": record["filename"], "reasons": found.held}, indent=1))
+            self.log.error(f"{record['username']}'s submission {record['filename']} is held for review: "
+                           + "; ".join(found.held))
+        else:
+            held.unlink(missing_ok=True)
 
-def not_collected(record, error):
-    """Return the reason a submission (one of ExchangeCollect's records) was
-    not collected, with the fix."""
-    return (f"{record['username']}'s submission {record['filename']} was not collected: "
-            f"{type(error).__name__}: {error}. The rest of the class was. Fix: ask the student to "
-            "submit again from JupyterLab (the exchange must be readable by the staff), then collect again.")
+
+def _identity(folder):
+    """Return what tells a folder from the one it replaced (None if absent)."""
+    try:
+        info = os.stat(folder)
+    except FileNotFoundError:
+        return None
+    return info.st_ino, info.st_ctime_ns
+
+
+def not_collected(record, reason):
+    """Return the sentence saying a submission (one of ExchangeCollect's
+    records) was not collected and why (``reason``), with the fix."""
+    return (f"{record['username']}'s submission {record['filename']} was not collected: {reason}. "
+            "The rest of the class was. Fix: ask the student to submit again from JupyterLab "
+            "(as themselves, and readable by the staff), then collect again.")
 
 
 class ReleaseFeedback(ExchangeReleaseFeedback):
@@ -152,6 +214,18 @@ def let_staff_read(inbound, staff_group):
         RuntimeError: setfacl failed (its words, and the fix).
     """
     setfacl(inbound, "-d", "-m", f"g:{staff_group}:rX")
+
+
+def let_receipts_read(inbound, account):
+    """Let the receipt service's ``account`` list ``inbound`` and read
+    whatever a student writes in it (access and default ACL entries);
+    return None.
+
+    Raises:
+        RuntimeError: setfacl failed (its words, and the fix).
+    """
+    setfacl(inbound, "-m", f"u:{account}:rx")
+    setfacl(inbound, "-d", "-m", f"u:{account}:rX")
 
 
 def setfacl(path, *args):

@@ -20,7 +20,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 
-from . import backends, merge, sandbox, submission
+from . import backends, merge, receipts, sandbox, submission
 from .course import Course, CourseError
 from .instructor import submitted_students, unreadable_notebooks
 
@@ -168,6 +168,7 @@ def _grade_on_dask(course, assignment, students, workers, scheduler, limits, pro
             if result.machine_fault:  # no kernel can run on that worker: nobody is marked for it
                 client.cancel(list(futures))
                 raise sandbox.SandboxUnavailable(f"On worker {result.worker or '?'}: {result.error}")
+            result.flags += receipts.held_reasons(Course.at(course).submitted(result.student, assignment))
             outcome = merge.merge(course, assignment, result, timestamp(course, assignment, result.student))
             outcomes[result.student] = outcome
             failures += outcome.status != "graded"

@@ -2,15 +2,20 @@
 Unix account per person, the folders and who may read them, and what each
 role's Jupyter server loads. ``hub/jupyterhub_config.py`` reads the same.
 
-    python -m dlcourse hub setup --roster hub/roster.csv [--hub-dir /srv/dlcourse]
+    python -m dlcourse hub --roster hub/roster.csv [--hub-dir /srv/dlcourse]
 
-Running it again after the roster grew adds the new people and changes
-nothing else: no password, home, grade or file of anyone already there.
+sets up (:func:`setup`), then starts JupyterHub with hub/jupyterhub_config.py
+unless the hub of that folder runs already (:func:`running`). Running it
+again after the roster grew adds the new people and changes nothing else:
+no password, home, grade or file of anyone already there, and a running hub
+is neither stopped nor restarted. It lets in the members of the course's two
+groups, read at each log-in, so the newcomers can log in at once.
 
 The hub folder (``--hub-dir``):
 
     state/        root only: the hub's database and cookie secret, new-accounts.csv
-    exchange/     nbgrader's exchange (see dlcourse.host.exchange)
+    exchange/     nbgrader's exchange (see dlcourse.host.exchange), and its
+                  receipts (dlcourse.host.receipts), written by their own account
     edition/      the student edition, copied into each new student's home
     jupyter/student, jupyter/staff    each role's Jupyter configuration
 """
@@ -32,7 +37,7 @@ from nbgrader.api import Gradebook
 
 from ..datasets import files
 from ..jupyter import INSTRUCTOR_LAB_EXTENSIONS, INSTRUCTOR_SERVER_EXTENSIONS, SANDBOXED_AUTOGRADE
-from . import edition, exchange
+from . import edition, exchange, receipts
 from .course import Course
 from .errors import UserError
 
@@ -183,6 +188,7 @@ class HubDir:
         self.student_config = self.root / "jupyter" / "student"
         self.staff_config = self.root / "jupyter" / "staff"
         self.new_accounts = self.state / NEW_ACCOUNTS
+        self.pid_file = self.state / "jupyterhub.pid"   # JupyterHub writes it, and removes it when it stops
 
 
 def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
@@ -213,6 +219,7 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
     hub = HubDir(hub_dir, layout.course_id)
     staff_gid = ensure_group(STAFF_GROUP)
     ensure_group(STUDENT_GROUP)
+    ensure_system_account(receipts.ACCOUNT)
     make_folders(hub, staff_gid)
     edition.publish(course, hub.edition)
     make_world_readable(hub.edition)
@@ -228,6 +235,28 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
     members = set(grp.getgrnam(STAFF_GROUP).gr_mem) | set(grp.getgrnam(STUDENT_GROUP).gr_mem)
     return {"created": created, "kept": kept,
             "not_in_roster": sorted(members - {p.username for p in people})}
+
+
+def running(hub_dir, course_id):
+    """Return the pid of the JupyterHub serving ``hub_dir``, or None if
+    none runs (no pid file, or its process is gone or is no JupyterHub)."""
+    pid_file = HubDir(hub_dir, course_id).pid_file
+    try:
+        pid = int(pid_file.read_text().strip())
+        command = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except (OSError, ValueError):
+        return None
+    return pid if b"jupyterhub" in command else None
+
+
+def start(course, roster, hub_dir, config):
+    """Replace this process with JupyterHub for ``course`` (the
+    ``config`` file: hub/jupyterhub_config.py), its folder and roster
+    passed on in the environment; never returns."""
+    env = dict(os.environ, DLCOURSE_COURSE=str(Course.at(course).root), DLCOURSE_HUB_DIR=str(Path(hub_dir).resolve()),
+               **{ROSTER_VARIABLE: str(Path(roster).resolve())})
+    hub = str(Path(sys.executable).parent / "jupyterhub")
+    os.execve(hub, [hub, "-f", str(config)], env)
 
 
 def check_open_to_all(path, what, fix):
@@ -251,9 +280,20 @@ def ensure_group(name):
         return grp.getgrnam(name).gr_gid
 
 
-def make_folder(path, mode, gid=0):
+def ensure_system_account(name):
+    """Create the system account ``name`` (no home, no log-in) unless it
+    exists; return its uid."""
+    try:
+        return pwd.getpwnam(name).pw_uid
+    except KeyError:
+        subprocess.run(["useradd", "--system", "--no-create-home", "--home-dir", "/nonexistent",
+                        "--shell", "/usr/sbin/nologin", "--user-group", name], check=True)
+        return pwd.getpwnam(name).pw_uid
+
+
+def make_folder(path, mode, gid=0, uid=0):
     path.mkdir(parents=True, exist_ok=True)
-    os.chown(path, 0, gid)
+    os.chown(path, uid, gid)
     os.chmod(path, mode)
 
 
@@ -266,6 +306,9 @@ def make_folders(hub, staff_gid):
     make_folder(hub.course_exchange / "outbound", 0o2775, staff_gid)
     make_folder(hub.course_exchange / "inbound", 0o3773, staff_gid)
     exchange.let_staff_read(hub.course_exchange / "inbound", STAFF_GROUP)
+    exchange.let_receipts_read(hub.course_exchange / "inbound", receipts.ACCOUNT)
+    # Written by the receipt service's account alone, read by the staff (collect).
+    make_folder(hub.course_exchange / receipts.RECEIPTS, 0o2750, staff_gid, pwd.getpwnam(receipts.ACCOUNT).pw_uid)
     make_folder(hub.course_exchange / "feedback", 0o2771, staff_gid)
 
 
