@@ -41,6 +41,7 @@ import json
 import os
 import shutil
 import subprocess
+from datetime import timezone
 from glob import glob
 from pathlib import Path
 
@@ -151,7 +152,8 @@ class Collect(ExchangeCollect):
         note.unlink(missing_ok=True)
         if _identity(dest) == before:   # nbgrader kept what it collected before (no --update, or not newer)
             return
-        (dest / "timestamp.txt").write_text(found.submitted.strftime("%Y-%m-%d %H:%M:%S.%f UTC"))
+        submitted = found.submitted.replace(tzinfo=timezone.utc)
+        (dest / "timestamp.txt").write_text(submitted.strftime(self.timestamp_format))
         if found.held:
             held.write_text(json.dumps({"folder": record["filename"], "reasons": found.held}, indent=1))
             self.log.error(f"{record['username']}'s submission {record['filename']} is held for review: "

@@ -223,14 +223,13 @@ def verdict(folder, student, receipts):
         return Verdict(_utc(state.changed), held=[f"the exchange has no receipt for it ({path.name}), so its time is "
                                                   f"its last change, {iso(state.changed)}"])
     received = datetime.fromisoformat(receipt["received"]).replace(tzinfo=None)
-    if "sha256" not in receipt:
-        return Verdict(max(received, _utc(state.changed)), held=[
-            f"it could not be read when it arrived ({receipt.get('unhashed')}), so its time is its last change"])
-    if receipt["sha256"] != state.sha256:
-        return Verdict(max(received, _utc(state.changed)), held=[
-            f"it was changed in the exchange after its receipt at {receipt['received']} "
-            f"(last change {iso(state.changed)}): collected as it is now, with the later time"])
-    return Verdict(received)
+    if receipt.get("sha256") == state.sha256:
+        return Verdict(received)
+    why = (f"it could not be read when it arrived ({receipt.get('unhashed')}), so its time is its last change"
+           if "sha256" not in receipt else
+           f"it was changed in the exchange after its receipt at {receipt['received']} "
+           f"(last change {iso(state.changed)}): collected as it is now, with the later time")
+    return Verdict(max(received, _utc(state.changed)), held=[why])
 
 
 def _utc(epoch):
