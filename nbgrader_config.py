@@ -14,9 +14,17 @@ from dlcourse.host.edition import STUDENT_CONFIG
 c = get_config()  # noqa: F821 -- provided by nbgrader when it loads this file
 load_subconfig(str(STUDENT_CONFIG))  # noqa: F821 -- dlcourse/host/student/nbgrader_config.py
 
-c.CourseDirectory.root = str(Path(__file__).resolve().parent)
+ROOT = Path(__file__).resolve().parent
+c.CourseDirectory.root = str(ROOT)
 c.CourseDirectory.source_directory = "solutions"
 c.CourseDirectory.release_directory = "assignments"
+
+# The gradebook lives in a folder of its own (made here, before nbgrader opens
+# it), so that on a hub the staff can write it, and SQLite its journal beside
+# it, while the course's top level and its code stay root's (docs/hub.md).
+GRADEBOOK = ROOT / "gradebook"
+GRADEBOOK.mkdir(exist_ok=True)
+c.CourseDirectory.db_url = f"sqlite:///{GRADEBOOK / 'gradebook.db'}"
 
 # The limits of one submission in `make autograde` and the formgrader's
 # Autograde button (the cell limit is c.Execute.timeout, in the students'

@@ -186,8 +186,12 @@ print(boston_housing.load_data()[0][0].shape)'''
 DEFEATS_TESTS = {"wraps_every_cell", "asks_if_graded"}
 
 
-def snapshot(course, skip=("autograded", "gradebook.db")):
-    """Hash of every file in the course except what grading is meant to write."""
+def snapshot(course):
+    """Hash of every file in the course except what grading is meant to write
+    (the autograded copies and the gradebook's folder)."""
+    layout = Course.at(ROOT)
+    skip = {layout.autograded().resolve().relative_to(ROOT).parts[0],
+            layout.gradebook_path.relative_to(ROOT).parts[0]}
     return {str(p.relative_to(course)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(course.rglob("*")) if p.is_file() and p.relative_to(course).parts[0] not in skip}
 

@@ -45,9 +45,9 @@ pytestmark = [pytest.mark.slow, pytest.mark.hub,
 A1 = "a1_layers_units"
 SHOTS = ROOT / "build" / "hub"
 STEPS = Steps(SHOTS)
-INSTRUCTOR, ANA, BEN, LATECOMER = "dlct-prof", "dlct-ana", "dlct-ben", "dlct-cy"
-ROSTER = [(INSTRUCTOR, "Ada Lovelace", "", "instructor"), (ANA, "Ana Lima", "20260001", "student"),
-          (BEN, "Ben Okafor", "20260002", "student")]
+INSTRUCTOR, TA, ANA, BEN, LATECOMER = "dlct-prof", "dlct-ta", "dlct-ana", "dlct-ben", "dlct-cy"
+ROSTER = [(INSTRUCTOR, "Ada Lovelace", "", "instructor"), (TA, "Tim Berners", "", "ta"),
+          (ANA, "Ana Lima", "20260001", "student"), (BEN, "Ben Okafor", "20260002", "student")]
 LONGER_ROSTER = [*ROSTER, (LATECOMER, "Cy Young", "20260003", "student")]
 NEVER_MADE = ["dlct-dee", "dlct-eve", "dlct-fay"]   # rows of a bad roster (removed all the same if made)
 WRITTEN_ANSWER = "Deeper and wider networks fit the training set sooner and overfit sooner."
@@ -58,14 +58,21 @@ def write_roster(path, rows):
         csv.writer(handle).writerows([hub.ROSTER_COLUMNS, *rows])
 
 
+# What root runs or trusts in a course, besides its dlcourse/ (test_a_ta_cannot_change_what_root_runs).
+ROOTS_FILES = ("Makefile", "pyproject.toml", "nbgrader_config.py", "hub/jupyterhub_config.py")
+
+
 def course_copy(path):
-    """A course directory like the repository's: what the edition and grading need."""
+    """A course directory like the repository's: what the edition, grading
+    and the hub need, and a git repository (its hooks are root's too)."""
     path.mkdir(parents=True)
     layout = Course.at(ROOT)
     for folder in (layout.lectures, layout.source(), layout.release(), ROOT / "dlcourse"):
         shutil.copytree(folder, path / folder.relative_to(ROOT), ignore=edition.leave_out(folder))
-    for name in (*edition.COPIED_FILES, "nbgrader_config.py"):
+    for name in (*edition.COPIED_FILES, *ROOTS_FILES):
+        (path / name).parent.mkdir(exist_ok=True)
         shutil.copy2(ROOT / name, path / name)
+    subprocess.run(["git", "init", "-q", str(path)], check=True)
     instructor.release(path)
     return path
 
@@ -519,11 +526,16 @@ def test_make_hub_again_with_a_longer_roster_adds_only_the_newcomer_to_the_runni
         assert scores == {(s.student.id, s.assignment.name): s.score for a in gradebook.assignments
                           for s in a.submissions}, "a grade changed"
         assert gradebook.find_student(LATECOMER).lms_user_id == "20260003"
-    # As make grades does it: as root, into the course's build/, with root's usual umask.
-    exports = course / "build"
-    exported = subprocess.run(["sh", "-c", 'umask 022 && exec "$@"', "sh", sys.executable, "-m", "dlcourse",
-                               "export", "--course", str(course), "--to", str(exports / "grades.csv"),
-                               "--roster", str(term["roster"])], capture_output=True, text=True)
+    # As make grades does it: as a member of the staff (root is refused), into the course's
+    # build/, with the usual umask.
+    exports = course / hub.EXPORTS
+    export = ["sh", "-c", 'umask 022 && exec "$@"', "sh", sys.executable, "-m", "dlcourse", "export",
+              "--course", str(course), "--to", str(exports / "grades.csv"), "--roster", str(term["roster"])]
+    refused = subprocess.run(export, capture_output=True, text=True)
+    assert refused.returncode != 0 and "never as root" in refused.stderr, refused.stdout + refused.stderr
+    home = pwd.getpwnam(TA).pw_dir
+    exported = subprocess.run(["setpriv", "--reuid", TA, "--regid", TA, "--init-groups", *export], cwd=home,
+                              capture_output=True, text=True, env=dict(nbgrader_environment(), HOME=home))
     assert exported.returncode == 0, exported.stderr
     assert f"{LATECOMER} (20260003) has no submission of {A1}" in exported.stdout, exported.stdout
     with open(exports / "grades-canvas.csv", newline="") as handle:
@@ -637,6 +649,68 @@ def test_the_hubs_services_run_as_their_own_unprivileged_accounts(term):
     assert users == {"dlcourse receipts": [receipts.ACCOUNT], "jupyterhub_idle_culler": ["nobody"]}, listed
 
 
+def test_a_ta_cannot_change_what_root_runs_or_trusts(term):
+    """As the TA's Unix user: every way to change what root runs or reads
+    (the hub's configuration, the Makefile, nbgrader's configuration, the
+    course's code, the roster, git's hooks, the course's top level) fails,
+    while everything grading needs is writable (the control). Then links
+    the TA plants where root used to follow them (the gradebook, the
+    released assignments) give root's files to no one when `make hub` runs
+    again."""
+    course, layout = term["course"], Course.at(term["course"])
+    secret = term["base"] / "root-only.txt"
+    secret.write_text("root's secret")
+    os.chmod(secret, 0o600)
+    writable = [layout.source(A1), layout.release(A1), layout.submitted(), layout.autograded(), layout.feedback(),
+                layout.gradebook_path.parent, course / hub.EXPORTS]
+    planted = layout.release(A1) / "notes.txt"
+    code = ATTEMPTS + "".join(
+        f"attempt('write {name}', lambda: open({str(course / name)!r}, 'a').write('import os'))\n"
+        for name in (*ROOTS_FILES, "dlcourse/__init__.py")) + f'''
+attempt("write the roster", lambda: open({str(term["roster"])!r}, "a").write("{TA},x,,instructor"))
+attempt("add a git hook", lambda: open({str(course / ".git" / "hooks" / "post-merge")!r}, "w").write("id"))
+attempt("replace hub/", lambda: os.rename({str(course / "hub")!r}, {str(course / "hub.old")!r}))
+attempt("add a file to the course's top", lambda: open({str(course / "sitecustomize.py")!r}, "w").write(""))
+attempt("open the course to students", lambda: os.chmod({str(course)!r}, 0o777))
+for folder in {[str(f) for f in writable]!r}:
+    attempt("write in " + folder + " (control)", lambda: open(os.path.join(folder, "ta-was-here"), "w").write("ok"))
+attempt("write the gradebook (control)", lambda: open({str(layout.gradebook_path)!r}, "ab").close())
+attempt("read the Makefile (control)", lambda: open({str(course / "Makefile")!r}).read())
+# Links where root used to follow them: the gradebook, and a file of the released assignment.
+os.rename({str(layout.gradebook_path)!r}, {str(layout.gradebook_path) + ".kept"!r})
+os.symlink({str(secret)!r}, {str(layout.gradebook_path)!r})
+os.symlink({str(secret)!r}, {str(planted)!r})
+print(json.dumps(results))
+'''
+    results = as_user(TA, code)
+    controls = {what: results.pop(what) for what in list(results) if what.endswith("(control)")}
+    assert set(controls.values()) == {"SUCCEEDED"}, f"the TA cannot do what grading needs: {controls}"
+    succeeded = [what for what, outcome in results.items() if outcome == "SUCCEEDED"]
+    assert not succeeded, f"the TA could: {succeeded}\n{json.dumps(results, indent=1)}"
+    before = secret.stat()
+    try:
+        done = subprocess.run([sys.executable, "-m", "dlcourse", "hub-setup", "--course", str(course), "--roster",
+                               str(term["roster"]), "--hub-dir", str(term["hub"].root)], capture_output=True, text=True)
+        assert done.returncode != 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
+        assert "as nobody, failed" in done.stderr and planted.name in done.stderr, done.stderr
+        after = secret.stat()
+        assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid, before.st_mode), \
+            "make hub changed root's file through the TA's link"
+        leaked = [p for p in term["hub"].edition.rglob("*")
+                  if p.is_file() and "root's secret" in p.read_text(errors="ignore")]
+        assert not leaked, f"root's file went into the student edition: {leaked}"
+    finally:
+        layout.gradebook_path.unlink()
+        os.rename(f"{layout.gradebook_path}.kept", layout.gradebook_path)
+        planted.unlink()
+        for folder in writable:
+            (folder / "ta-was-here").unlink(missing_ok=True)
+    hub_setup(course, term["roster"], term["hub"].root)   # and with the links gone, make hub works again
+    refused = subprocess.run([sys.executable, "-m", "dlcourse", "release", "--course", str(course)],
+                             capture_output=True, text=True)
+    assert refused.returncode != 0 and "never as root" in refused.stderr, refused.stdout + refused.stderr
+
+
 def test_a_bad_roster_changes_nothing(term):
     """A roster whose later rows are bad (a system account, a missing field,
     a colon in a name) stops before any account, group, folder or mode changes."""
@@ -644,6 +718,7 @@ def test_a_bad_roster_changes_nothing(term):
     dee, eve, fay = NEVER_MADE
     write_roster(bad, [*ROSTER, (dee, "Dee Diaz", "20260009", "student"), ("daemon", "Daemon", "1", "student"),
                        (eve, "", "20260010", "student"), (fay, "Fay: Admin", "20260011", "ta")])
+    first = len(ROSTER) + 2   # the line of dee's row, after the header and the roster
     hub_dir = term["base"] / "another-hub"
 
     def machine():
@@ -655,12 +730,12 @@ def test_a_bad_roster_changes_nothing(term):
     done = subprocess.run([sys.executable, "-m", "dlcourse", "hub-setup", "--course", str(course), "--roster",
                            str(bad), "--hub-dir", str(hub_dir)], capture_output=True, text=True)
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
-    for line, what in ((7, "no full_name"), (8, "the full name 'Fay: Admin'")):
+    for line, what in ((first + 2, "no full_name"), (first + 3, "the full name 'Fay: Admin'")):
         assert f"line {line}: {what}" in done.stderr, done.stderr
     assert machine() == before, "a bad roster changed the machine"
     write_roster(bad, [*ROSTER, (dee, "Dee Diaz", "20260009", "student"), ("daemon", "Daemon", "1", "student")])
     done = subprocess.run([sys.executable, "-m", "dlcourse", "hub-setup", "--course", str(course), "--roster",
                            str(bad), "--hub-dir", str(hub_dir)], capture_output=True, text=True)
     assert done.returncode != 0 and "Traceback" not in done.stderr, done.stderr
-    assert "line 6: 'daemon' is a system account" in done.stderr, done.stderr
+    assert f"line {first + 1}: 'daemon' is a system account" in done.stderr, done.stderr
     assert machine() == before, "a roster naming a system account changed the machine"

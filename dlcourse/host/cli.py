@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 
 from . import backends, edition, grader, grades, hub, instructor, merge, metadata, receipts, runner, submission
-from .course import Course, CourseError
+from .course import CONFIG_FILE, Course, CourseError
 from .errors import UserError
 
 
@@ -230,6 +230,17 @@ def hub_command(args):
     hub.start(args.course, args.roster, args.hub_dir, args.config)
 
 
+def refuse_root(args):
+    """Raise hub.HubError if root runs a staff command on a hub's course:
+    the one given with --course, or, for ``run``, the one each path is in."""
+    folders = [Path(args.course)] if hasattr(args, "course") else [Path(p).resolve() for p in args.paths]
+    for folder in folders:
+        for candidate in [folder, *folder.parents]:
+            if (candidate / CONFIG_FILE).is_file():
+                hub.refuse_root(Course.at(candidate))
+                break
+
+
 COMMANDS = {"run": run_command, "release": release_command, "autograde": autograde_command,
             "clear": clear_command, "feedback": feedback_command, "export": export_command,
             "metadata": metadata_command, "publish": publish_command,
@@ -247,6 +258,8 @@ def main(argv=None):
     if args.command in PRIVATE:
         os.umask(os.umask(PRIVATE_UMASK) | PRIVATE_UMASK)
     try:
+        if args.command in hub.STAFF_COMMANDS:
+            refuse_root(args)
         return COMMANDS[args.command](args)
     except UserError as exc:
         sys.exit(f"error: {exc}")

@@ -48,6 +48,8 @@ def publish(course, output):
     if course == output or (course in output.parents and course / "build" not in output.parents):
         raise EditionError(f"{output} is inside the course. Fix: write the edition under build/ or outside the course.")
     clear(output)
+    # First, so that a run that fails midway leaves a folder the next run may replace.
+    (output / MARKER).write_text("Written by `python -m dlcourse publish`; the next run replaces everything but .git.\n")
     layout = Course.at(course)
     folders = {layout.lectures: (),
                layout.release(): ("README.md",),  # written for instructors
@@ -58,7 +60,6 @@ def publish(course, output):
         shutil.copy2(course / name, output / name)
     for template, name in TEMPLATES.items():
         shutil.copy2(Path(__file__).parent / "student" / template, output / name)
-    (output / MARKER).write_text("Written by `python -m dlcourse publish`; the next run replaces everything but .git.\n")
     check_no_outputs(output)
     return output
 

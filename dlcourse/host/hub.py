@@ -18,6 +18,13 @@ The hub folder (``--hub-dir``):
                   receipts (dlcourse.host.receipts), written by their own account
     edition/      the student edition, copied into each new student's home
     jupyter/student, jupyter/staff    each role's Jupyter configuration
+
+Roles (:func:`lock_course`): the course directory is root's, and the staff
+group reads it; the staff write only the folders grading needs
+(:func:`staff_folders`). Root makes accounts, groups and folders and never
+reads or writes what the staff or a student can change: the gradebook and
+the edition are written as ``nobody`` in the staff group, a student's copy
+of the edition as that student (:func:`as_account`).
 """
 
 import csv
@@ -28,6 +35,7 @@ import pwd
 import re
 import secrets
 import shutil
+import stat
 import subprocess
 import sys
 from dataclasses import dataclass, field
@@ -58,6 +66,13 @@ FIRST_PERSON_UID = 1000
 NOBODY_UID = 65534
 # Left readable by students in the course directory: the kernel's Python and the course package.
 STUDENT_READABLE = (".venv", "dlcourse")
+# Where the grade exports go (make grades): written by the staff, beside nbgrader's folders.
+EXPORTS = "build"
+COURSE_MODE = 0o751   # root's, listed by the staff, passed through by students' kernels
+# Root reads and writes course content only as this account, in the staff group (as_account).
+UNPRIVILEGED = "nobody"
+# Commands that read or run what the staff write: on a hub's course, never as root (refuse_root).
+STAFF_COMMANDS = ("run", "release", "autograde", "clear", "feedback", "export", "publish")
 NEW_ACCOUNTS = "new-accounts.csv"
 # Where a student's server opens: their copy of the student edition.
 STUDENT_FOLDER = "~/course"
@@ -214,6 +229,10 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
                       "rebuild .venv from a system Python: rm -rf .venv && make venv PYTHON=/usr/bin/python3.11")
     check_open_to_all(course, "the course directory (students' kernels run its .venv)",
                       "put the course under a folder every user can enter (chmod o+x on each folder above it)")
+    check_root_only(course.parent, "the folder that holds the course (root runs the course's code)",
+                    f"move the course under a folder only root can write, e.g. {Path(DEFAULT_HUB_DIR).parent}")
+    writable = staff_folders(layout)
+    check_roster_is_roots(roster, layout, writable)
     data = files.data_dir() or files.SHARED_DATA_DIR
     check_open_to_all(data / "MANIFEST.json", "the dataset files", f"chmod -R o+rX {data}")
     hub = HubDir(hub_dir, layout.course_id)
@@ -221,17 +240,18 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
     ensure_group(STUDENT_GROUP)
     ensure_system_account(receipts.ACCOUNT)
     make_folders(hub, staff_gid)
-    edition.publish(course, hub.edition)
-    make_world_readable(hub.edition)
+    move_old_gradebook(layout)
+    lock_course(layout, writable, staff_gid)
+    as_account(UNPRIVILEGED, staff_gid, 0o022, publish_edition, course, hub.edition)
     write_role_configs(hub, course)
-    close_course(course, staff_gid)
     created, kept = [], []
     for person in people:
         (created if ensure_account(person, hub) else kept).append(person.username)
         close_home(person)
         if not person.staff:
-            give_course_folder(person, hub)
-    add_to_gradebook(course, [p for p in people if not p.staff], staff_gid)
+            account = pwd.getpwnam(person.username)
+            as_account(person.username, account.pw_gid, 0o022, give_course_folder, hub.edition, account.pw_dir)
+    as_account(UNPRIVILEGED, staff_gid, 0o007, add_to_gradebook, course, [p for p in people if not p.staff])
     members = set(grp.getgrnam(STAFF_GROUP).gr_mem) | set(grp.getgrnam(STUDENT_GROUP).gr_mem)
     return {"created": created, "kept": kept,
             "not_in_roster": sorted(members - {p.username for p in people})}
@@ -257,6 +277,32 @@ def start(course, roster, hub_dir, config):
                **{ROSTER_VARIABLE: str(Path(roster).resolve())})
     hub = str(Path(sys.executable).parent / "jupyterhub")
     os.execve(hub, [hub, "-f", str(config)], env)
+
+
+def check_root_only(path, what, fix):
+    """Raise HubError unless ``path`` and every folder above it are root's
+    and writable by no one else (so no one else can replace what root runs)."""
+    real = Path(path).resolve()
+    for folder in [real, *real.parents]:
+        info = folder.stat()
+        if info.st_uid != 0 or info.st_mode & 0o022:
+            raise HubError(f"{what.capitalize()} ({real}) could be changed by others than root: {folder} is "
+                           f"{'not root' + chr(39) + 's' if info.st_uid else 'writable by its group or everyone'}. "
+                           f"Fix: {fix}.")
+
+
+def check_roster_is_roots(roster, layout, writable):
+    """Raise HubError if the roster (root reads it to decide who is staff) is
+    in a folder the staff write, or outside the course where others than root
+    could change it; one in the rest of the course is made root's by
+    :func:`lock_course`."""
+    real = Path(roster).resolve()
+    if any(folder == real or folder in real.parents for folder in writable):
+        raise HubError(f"The roster {real} is in a folder the staff write, but it decides who is staff. "
+                       "Fix: keep it in hub/ (hub/roster.csv).")
+    if layout.root not in real.parents:
+        check_root_only(real, "the roster (it decides who is staff)", f"sudo chown root {real} and chmod go-w it "
+                        "and the folders above it, or keep it in the course's hub/")
 
 
 def check_open_to_all(path, what, fix):
@@ -310,28 +356,171 @@ def make_folders(hub, staff_gid):
     # Written by the receipt service's account alone, read by the staff (collect).
     make_folder(hub.course_exchange / receipts.RECEIPTS, 0o2750, staff_gid, pwd.getpwnam(receipts.ACCOUNT).pw_uid)
     make_folder(hub.course_exchange / "feedback", 0o2771, staff_gid)
+    # Written as UNPRIVILEGED (publish_edition); one an earlier version wrote as root is written anew.
+    unprivileged = pwd.getpwnam(UNPRIVILEGED).pw_uid
+    if hub.edition.is_dir() and hub.edition.stat().st_uid != unprivileged:
+        shutil.rmtree(hub.edition)
+    make_folder(hub.edition, 0o755, 0, unprivileged)
 
 
 def make_world_readable(folder):
     for path in [folder, *folder.rglob("*")]:
-        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+        if not path.is_symlink():
+            os.chmod(path, 0o755 if path.is_dir() else 0o644)
 
 
-def close_course(course, staff_gid):
-    """Give the course directory to the staff group (read and write, folders
-    set-group-ID) and close it to everyone else, except what a student's
-    kernel needs (STUDENT_READABLE); return None."""
+def staff_folders(layout):
+    """Return the folders of the course the staff write (absolute Paths,
+    each directly in the course folder): nbgrader's source, release,
+    submitted, autograded and feedback folders, the gradebook's folder and
+    the exports' (EXPORTS). Folders configured outside the course are not
+    the course's to give.
+
+    Raises:
+        HubError: one of them is the course folder itself or deeper in it
+            (the gradebook directly in the course, as nbgrader's default has it).
+    """
+    root = layout.root
+    wanted = [layout.source(), layout.release(), layout.submitted(), layout.autograded(), layout.feedback(),
+              layout.gradebook_path.parent, root / EXPORTS]
+    folders = []
+    for folder in (Path(os.path.normpath(f)) for f in wanted):
+        if folder == root or (root in folder.parents and folder.parent != root):
+            raise HubError(f"{folder} cannot be given to the staff alone: the staff write it, so it must be a "
+                           f"folder directly in the course. Fix: in {layout.config_path}, keep nbgrader's folders "
+                           "and the gradebook's (c.CourseDirectory.db_url) directly in the course, e.g. "
+                           "gradebook/gradebook.db.")
+        if folder.parent == root and folder not in folders:
+            folders.append(folder)
+    return folders
+
+
+def move_old_gradebook(layout):
+    """Move a gradebook.db left directly in the course (where nbgrader puts
+    it by default, and this course did before its gradebook had a folder)
+    to the configured place, unless one is there; return None."""
+    old = layout.root / "gradebook.db"
+    new = layout.gradebook_path
+    if new != old and old.exists() and not new.exists():
+        new.parent.mkdir(exist_ok=True)
+        os.rename(old, new)
+
+
+def lock_course(layout, writable, staff_gid):
+    """Make the course directory root's: root owns it and all in it, the
+    staff group reads it and no one else writes it, except the ``writable``
+    folders (:func:`staff_folders`), which the staff group reads and writes;
+    students pass through the top to what their kernels need
+    (STUDENT_READABLE) and see nothing else. Links are never followed, and
+    files with more than one name are left as they are; return None."""
+    course = layout.root
+    for folder in writable:
+        folder.mkdir(exist_ok=True)
     os.chown(course, 0, staff_gid)
-    os.chmod(course, 0o2771)
-    for entry in course.iterdir():
-        if entry.name in STUDENT_READABLE:
+    os.chmod(course, COURSE_MODE)
+    for entry in os.scandir(course):
+        if entry.is_symlink():
             continue
-        for path in [entry, *(entry.rglob("*") if entry.is_dir() and not entry.is_symlink() else [])]:
-            if path.is_symlink():
-                continue
-            os.chown(path, -1, staff_gid)
-            mode = path.stat().st_mode & 0o7777
-            os.chmod(path, (mode | 0o2070) & ~0o007 if path.is_dir() else (mode | 0o060) & ~0o007)
+        path = Path(entry.path)
+        if path in writable:
+            settle_tree(path, -1, staff_gid, staff_mode)
+        else:
+            settle_tree(path, 0, staff_gid, student_readable_mode if entry.name in STUDENT_READABLE else roots_mode)
+
+
+def staff_mode(mode, folder):
+    """The mode of a file or folder the staff group writes (folders set-group-ID)."""
+    mode &= 0o777
+    return (mode | 0o2070) & ~0o007 if folder else (mode | 0o060) & ~0o007
+
+
+def roots_mode(mode, folder):
+    """The mode of root's file or folder that the staff group reads (no set-ID bits)."""
+    return (mode & 0o755 | 0o040 | (0o010 if folder else 0)) & ~0o007
+
+
+def student_readable_mode(mode, folder):
+    """As roots_mode, and everyone keeps the read and pass of what the file had."""
+    return mode & 0o755 | 0o040 | (0o010 if folder else 0)
+
+
+def settle_tree(top, uid, gid, mode_of):
+    """Give ``top`` and all under it the owner ``uid`` (-1 keeps it), the
+    group ``gid`` and the mode ``mode_of(mode, is_folder)``, through file
+    descriptors that never follow a link (a link swapped in on the way
+    changes nothing); return None."""
+    parent = os.open(top.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        settle(parent, top.name, uid, gid, mode_of)
+    finally:
+        os.close(parent)
+    if top.is_dir() and not top.is_symlink():
+        for _, folders, names, folder_fd in os.fwalk(top):
+            for name in folders + names:
+                settle(folder_fd, name, uid, gid, mode_of)
+
+
+def settle(folder_fd, name, uid, gid, mode_of):
+    """settle_tree for one entry of an open folder: regular files and
+    folders only, a file with one name only."""
+    info = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+    folder = stat.S_ISDIR(info.st_mode)
+    if not (folder or stat.S_ISREG(info.st_mode)) or (not folder and info.st_nlink > 1):
+        return
+    mode = mode_of(info.st_mode & 0o7777, folder)
+    if info.st_uid == (uid if uid >= 0 else info.st_uid) and info.st_gid == gid and info.st_mode & 0o7777 == mode:
+        return
+    fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC, dir_fd=folder_fd)
+    try:
+        if (os.fstat(fd).st_ino, os.fstat(fd).st_dev) == (info.st_ino, info.st_dev):
+            os.fchown(fd, uid, gid)
+            os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
+
+
+def as_account(account, gid, umask, function, *args):
+    """Run ``function(*args)`` in a child process as the Unix user
+    ``account``, with ``gid`` its only group and ``umask``, from /; return
+    None. Root reads and writes what others can change only this way.
+
+    Raises:
+        HubError: the function raised (its error, named), or the child died.
+    """
+    uid = pwd.getpwnam(account).pw_uid
+    read, write = os.pipe()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    child = os.fork()
+    if child == 0:   # pragma: no cover -- the child's coverage is its parent's report
+        os.close(read)
+        try:
+            os.chdir("/")
+            os.setgroups([])
+            os.setgid(gid)
+            os.setuid(uid)
+            os.umask(umask)
+            function(*args)
+            code = 0
+        except BaseException as exc:
+            os.write(write, f"{type(exc).__name__}: {exc}".encode(errors="replace")[:8000])
+            code = 1
+        os._exit(code)
+    os.close(write)
+    with os.fdopen(read, "rb") as pipe:
+        error = pipe.read().decode(errors="replace")
+    _, status = os.waitpid(child, 0)
+    if status:
+        error = (error or f"it ended with wait status {status}").rstrip(".")
+        fix = "" if "Fix:" in error else " Fix: correct the file it names, then sudo make hub again."
+        raise HubError(f"{function.__name__.replace('_', ' ').capitalize()}, as {account}, failed: {error}.{fix}")
+
+
+def publish_edition(course, folder):
+    """Write the student edition of ``course`` into ``folder``, readable by
+    everyone (as UNPRIVILEGED, through :func:`as_account`); return None."""
+    edition.publish(course, folder)
+    make_world_readable(folder)
 
 
 def ensure_account(person, hub):
@@ -371,14 +560,13 @@ def close_home(person):
     return home
 
 
-def give_course_folder(person, hub):
-    """Copy the student edition into a student's ``~/course`` unless it is
-    there (their work is never replaced); return None."""
-    home = Path(pwd.getpwnam(person.username).pw_dir)
+def give_course_folder(edition_folder, home):
+    """Copy the student edition into the student's ``~/course`` (``home``
+    their home) unless it is there: their work is never replaced. Run as
+    the student (:func:`as_account`); return None."""
     folder = Path(STUDENT_FOLDER.replace("~", str(home), 1))
     if not folder.exists():
-        shutil.copytree(hub.edition, folder)
-        subprocess.run(["chown", "-R", f"{person.username}:", str(home)], check=True)
+        shutil.copytree(edition_folder, folder)
 
 
 def write_role_configs(hub, course):
@@ -413,15 +601,30 @@ def write_role_configs(hub, course):
     make_world_readable(hub.root / "jupyter")
 
 
-def add_to_gradebook(course, students, staff_gid):
+def add_to_gradebook(course, students):
     """Add or update the roster's students in the course's gradebook, with
-    their names and the university's id (nbgrader's lms_user_id); return None."""
+    their names and the university's id (nbgrader's lms_user_id); return
+    None. Run as UNPRIVILEGED in the staff group (:func:`as_account`)."""
     layout = Course.at(course)
     with Gradebook(layout.gradebook_url, layout.course_id) as gradebook:
         for person in students:
             first, _, last = person.full_name.partition(" ")
             gradebook.update_or_create_student(person.username, first_name=first, last_name=last,
                                                lms_user_id=person.student_id)
-    os.chown(layout.gradebook_path, 0, staff_gid)
-    os.chmod(layout.gradebook_path, 0o660)
+
+
+def refuse_root(course):
+    """Raise HubError if this process is root and ``course`` (a Course) is a
+    hub's course (given to the staff group by :func:`lock_course`): what
+    grades, exports or runs its notebooks reads what the staff write, and
+    runs as a member of the staff, never as root; return None."""
+    try:
+        staff_gid = grp.getgrnam(STAFF_GROUP).gr_gid
+    except KeyError:
+        return
+    if os.geteuid() == 0 and course.root.stat().st_gid == staff_gid:
+        raise HubError(f"{course.root} is a hub's course: grading, exports and releases run as a member of "
+                       f"the staff ({STAFF_GROUP}), never as root, because they read files the staff can write. "
+                       "Fix: run it in a terminal of your own on the hub (JupyterLab's File > New > Terminal), "
+                       "or sudo -u <your user name> make ...")
 
