@@ -113,3 +113,22 @@ def test_a_function_run_as_an_account_writes_as_it_and_its_error_is_named(open_f
     secret.chmod(0o600)
     with pytest.raises(hub.HubError, match=r"as nobody, failed: PermissionError.*secret"):
         hub.as_account(hub.UNPRIVILEGED, staff_gid, 0o022, secret.read_text)
+
+
+def test_a_link_in_roots_part_of_the_course_to_where_others_write_is_refused_before_anything_changes(tmp_path):
+    layout = course_with(tmp_path, "c.CourseDirectory.db_url = 'sqlite:///' + c.CourseDirectory.root "
+                                   "+ '/gradebook/gradebook.db'\n")
+    writable = hub.staff_folders(layout)
+    (layout.root / "hub").mkdir()
+    (layout.root / "solutions").mkdir()
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o777)
+    (layout.root / "hub" / "python").symlink_to("/usr/bin/env")                    # root's: followed safely
+    (layout.root / "solutions" / "data").symlink_to(shared)                       # the staff's own folder
+    hub.check_links(layout, writable)
+    (layout.root / "hub" / "jupyterhub_config.py").symlink_to(shared / "evil.py")  # where anyone writes
+    (layout.root / "Makefile").symlink_to(layout.root / "solutions" / "Makefile")   # where the staff write
+    with pytest.raises(hub.HubError, match=r"2 link\(s\).*jupyterhub_config.py.*Makefile|2 link\(s\).*Makefile"
+                                           r".*jupyterhub_config.py"):
+        hub.check_links(layout, writable)

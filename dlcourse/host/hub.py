@@ -233,6 +233,7 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
                     f"move the course under a folder only root can write, e.g. {Path(DEFAULT_HUB_DIR).parent}")
     writable = staff_folders(layout)
     check_roster_is_roots(roster, layout, writable)
+    check_links(layout, writable)
     data = files.data_dir() or files.SHARED_DATA_DIR
     check_open_to_all(data / "MANIFEST.json", "the dataset files", f"chmod -R o+rX {data}")
     hub = HubDir(hub_dir, layout.course_id)
@@ -303,6 +304,47 @@ def check_roster_is_roots(roster, layout, writable):
     if layout.root not in real.parents:
         check_root_only(real, "the roster (it decides who is staff)", f"sudo chown root {real} and chmod go-w it "
                         "and the folders above it, or keep it in the course's hub/")
+
+
+def root_only(path):
+    """Return True if ``path`` (or, if it does not exist, where it would be
+    made) and every folder above it are root's and writable by no one else."""
+    path = Path(path)
+    for folder in [path, *path.parents]:
+        try:
+            info = folder.stat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid != 0 or info.st_mode & 0o022:
+            return False
+    return True
+
+
+def check_links(layout, writable):
+    """Raise HubError if a link among what root runs or reads in the course
+    (all but the ``writable`` folders) leads where others than root can
+    write: into a staff folder, or outside the course to a place that is not
+    root's alone (a home, /tmp). lock_course leaves links as they are, so
+    one made before the course was root's would be followed by root."""
+    course = layout.root
+    bad = []
+    for folder, folders, names in os.walk(course):
+        here = Path(folder)
+        if here == course:
+            folders[:] = [f for f in folders if course / f not in writable]
+        for name in folders + names:
+            link = here / name
+            if not link.is_symlink():
+                continue
+            target = Path(os.path.realpath(link))
+            inside = course in target.parents
+            if (inside and any(target == w or w in target.parents for w in writable)) or (
+                    not inside and target != course and not root_only(target)):
+                bad.append(f"{link} -> {target}")
+    if bad:
+        raise HubError(f"{len(bad)} link(s) in the course lead where others than root can write, and root "
+                       "would follow them: " + "; ".join(bad[:20]) + ". Fix: sudo rm each link (or put the file "
+                       "itself in its place), then sudo make hub again.")
 
 
 def check_open_to_all(path, what, fix):
