@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 
 from dlcourse.datasets import files
+from dlcourse.host import hub
+from dlcourse.host.course import Course
 
 ROOT = Path(__file__).resolve().parent.parent
 # DLCOURSE_DATA_DIR, or else ../shared/datasets (dlcourse.datasets.files knows the default).
@@ -45,3 +47,13 @@ def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def pytest_configure(config):
+    """The tests run the course's notebooks and write into its build/: never
+    as root on a hub's course, whose notebooks the staff write (see
+    dlcourse.host.hub.refuse_root)."""
+    try:
+        hub.refuse_root(Course.at(ROOT))
+    except hub.HubError as exc:
+        pytest.exit(f"error: {exc}", returncode=2)

@@ -672,6 +672,8 @@ attempt("add a git hook", lambda: open({str(course / ".git" / "hooks" / "post-me
 attempt("replace hub/", lambda: os.rename({str(course / "hub")!r}, {str(course / "hub.old")!r}))
 attempt("add a file to the course's top", lambda: open({str(course / "sitecustomize.py")!r}, "w").write(""))
 attempt("open the course to students", lambda: os.chmod({str(course)!r}, 0o777))
+attempt("replace the exchange's outbound", lambda: os.rename({str(term["hub"].course_exchange / "outbound")!r},
+                                                             {str(term["hub"].course_exchange / "moved")!r}))
 for folder in {[str(f) for f in writable]!r}:
     attempt("write in " + folder + " (control)", lambda: open(os.path.join(folder, "ta-was-here"), "w").write("ok"))
 attempt("write the gradebook (control)", lambda: open({str(layout.gradebook_path)!r}, "ab").close())

@@ -132,3 +132,12 @@ def test_a_link_in_roots_part_of_the_course_to_where_others_write_is_refused_bef
     with pytest.raises(hub.HubError, match=r"2 link\(s\).*jupyterhub_config.py.*Makefile|2 link\(s\).*Makefile"
                                            r".*jupyterhub_config.py"):
         hub.check_links(layout, writable)
+
+
+def test_a_link_where_a_hub_folder_should_be_is_refused_and_not_followed(tmp_path):
+    target = tmp_path / "elsewhere"
+    target.mkdir(mode=0o700)
+    (tmp_path / "outbound").symlink_to(target)
+    with pytest.raises(hub.HubError, match=r"outbound should be a folder of the hub's, but it is a link.*sudo rm"):
+        hub.make_folder(tmp_path / "outbound", 0o2775, os.getgid(), os.getuid())
+    assert stat.S_IMODE(target.stat().st_mode) == 0o700

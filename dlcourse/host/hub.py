@@ -28,6 +28,7 @@ of the edition as that student (:func:`as_account`).
 """
 
 import csv
+import errno
 import grp
 import json
 import os
@@ -72,7 +73,7 @@ COURSE_MODE = 0o751   # root's, listed by the staff, passed through by students'
 # Root reads and writes course content only as this account, in the staff group (as_account).
 UNPRIVILEGED = "nobody"
 # Commands that read or run what the staff write: on a hub's course, never as root (refuse_root).
-STAFF_COMMANDS = ("run", "release", "autograde", "clear", "feedback", "export", "publish")
+STAFF_COMMANDS = ("run", "release", "autograde", "clear", "feedback", "export", "publish", "metadata")
 NEW_ACCOUNTS = "new-accounts.csv"
 # Where a student's server opens: their copy of the student edition.
 STUDENT_FOLDER = "~/course"
@@ -249,8 +250,8 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
     for person in people:
         (created if ensure_account(person, hub) else kept).append(person.username)
         close_home(person)
-        if not person.staff:
-            account = pwd.getpwnam(person.username)
+        account = pwd.getpwnam(person.username)
+        if not person.staff and not os.path.lexists(Path(STUDENT_FOLDER.replace("~", account.pw_dir, 1))):
             as_account(person.username, account.pw_gid, 0o022, give_course_folder, hub.edition, account.pw_dir)
     as_account(UNPRIVILEGED, staff_gid, 0o007, add_to_gradebook, course, [p for p in people if not p.staff])
     members = set(grp.getgrnam(STAFF_GROUP).gr_mem) | set(grp.getgrnam(STUDENT_GROUP).gr_mem)
@@ -265,9 +266,11 @@ def running(hub_dir, course_id):
     try:
         pid = int(pid_file.read_text().strip())
         command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        owner = os.stat(f"/proc/{pid}").st_uid
     except (OSError, ValueError):
         return None
-    return pid if b"jupyterhub" in command else None
+    # Root's: a student's process named jupyterhub on a reused pid is not the hub.
+    return pid if b"jupyterhub" in command and owner == 0 else None
 
 
 def start(course, roster, hub_dir, config):
@@ -380,9 +383,29 @@ def ensure_system_account(name):
 
 
 def make_folder(path, mode, gid=0, uid=0):
-    path.mkdir(parents=True, exist_ok=True)
-    os.chown(path, uid, gid)
-    os.chmod(path, mode)
+    """Make the folder ``path`` unless it is there, and give it ``uid``,
+    ``gid`` and ``mode`` through a descriptor that never follows a link;
+    return None.
+
+    Raises:
+        HubError: a link or a file is where the folder should be.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.mkdir(path)
+    except FileExistsError:
+        pass
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | os.O_CLOEXEC)
+    except OSError as exc:   # ELOOP: a link; ENOTDIR: a file
+        raise HubError(f"{path} should be a folder of the hub's, but it is {'a link' if path.is_symlink() else 'a file'} "
+                       f"({exc.strerror}). Fix: sudo rm it (someone may have put it there), then sudo make hub "
+                       "again.") from None
+    try:
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, mode)
+    finally:
+        os.close(fd)
 
 
 def make_folders(hub, staff_gid):
@@ -390,7 +413,8 @@ def make_folders(hub, staff_gid):
     make_folder(hub.root, 0o755)
     make_folder(hub.state, 0o700)
     make_folder(hub.exchange, 0o755)
-    make_folder(hub.course_exchange, 0o2775, staff_gid)
+    # Sticky: the staff add assignments' folders, but cannot move or remove the folders made here.
+    make_folder(hub.course_exchange, 0o3775, staff_gid)
     make_folder(hub.course_exchange / "outbound", 0o2775, staff_gid)
     make_folder(hub.course_exchange / "inbound", 0o3773, staff_gid)
     exchange.let_staff_read(hub.course_exchange / "inbound", STAFF_GROUP)
@@ -504,7 +528,19 @@ def settle_tree(top, uid, gid, mode_of):
 
 def settle(folder_fd, name, uid, gid, mode_of):
     """settle_tree for one entry of an open folder: regular files and
-    folders only, a file with one name only."""
+    folders only, a file with one name only; one gone or swapped meanwhile
+    (a journal SQLite removed, a link) is left."""
+    try:
+        settle_entry(folder_fd, name, uid, gid, mode_of)
+    except (FileNotFoundError, BlockingIOError) as exc:
+        print(f"note: {name} was left as it is ({exc.strerror}).", file=sys.stderr)
+    except OSError as exc:
+        if exc.errno not in (errno.ELOOP, errno.ENXIO):
+            raise
+        print(f"note: {name} was left as it is ({exc.strerror}).", file=sys.stderr)
+
+
+def settle_entry(folder_fd, name, uid, gid, mode_of):
     info = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
     folder = stat.S_ISDIR(info.st_mode)
     if not (folder or stat.S_ISREG(info.st_mode)) or (not folder and info.st_nlink > 1):
