@@ -251,8 +251,9 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
         (created if ensure_account(person, hub) else kept).append(person.username)
         close_home(person)
         account = pwd.getpwnam(person.username)
-        if not person.staff and not os.path.lexists(Path(STUDENT_FOLDER.replace("~", account.pw_dir, 1))):
-            as_account(person.username, account.pw_gid, 0o022, give_course_folder, hub.edition, account.pw_dir)
+        folder = Path(STUDENT_FOLDER.replace("~", account.pw_dir, 1))
+        if not person.staff and not os.path.lexists(folder):   # their work is never replaced
+            as_account(person.username, account.pw_gid, 0o022, give_course_folder, hub.edition, folder)
     as_account(UNPRIVILEGED, staff_gid, 0o007, add_to_gradebook, course, [p for p in people if not p.staff])
     members = set(grp.getgrnam(STAFF_GROUP).gr_mem) | set(grp.getgrnam(STUDENT_GROUP).gr_mem)
     return {"created": created, "kept": kept,
@@ -283,16 +284,29 @@ def start(course, roster, hub_dir, config):
     os.execve(hub, [hub, "-f", str(config)], env)
 
 
+def not_roots_alone(path):
+    """Return the first of ``path`` (if it exists) and the folders above it
+    that is not root's or that others than root can write, or None if
+    there is none (no one else can replace what is there)."""
+    for folder in [path, *path.parents]:
+        try:
+            info = folder.stat()
+        except FileNotFoundError:
+            continue
+        if info.st_uid != 0 or info.st_mode & 0o022:
+            return folder
+    return None
+
+
 def check_root_only(path, what, fix):
     """Raise HubError unless ``path`` and every folder above it are root's
     and writable by no one else (so no one else can replace what root runs)."""
     real = Path(path).resolve()
-    for folder in [real, *real.parents]:
-        info = folder.stat()
-        if info.st_uid != 0 or info.st_mode & 0o022:
-            raise HubError(f"{what.capitalize()} ({real}) could be changed by others than root: {folder} is "
-                           f"{'not root' + chr(39) + 's' if info.st_uid else 'writable by its group or everyone'}. "
-                           f"Fix: {fix}.")
+    folder = not_roots_alone(real)
+    if folder is not None:
+        why = "writable by its group or everyone" if folder.stat().st_uid == 0 else "not root's"
+        raise HubError(f"{what.capitalize()} ({real}) could be changed by others than root: {folder} is {why}. "
+                       f"Fix: {fix}.")
 
 
 def check_roster_is_roots(roster, layout, writable):
@@ -307,20 +321,6 @@ def check_roster_is_roots(roster, layout, writable):
     if layout.root not in real.parents:
         check_root_only(real, "the roster (it decides who is staff)", f"sudo chown root {real} and chmod go-w it "
                         "and the folders above it, or keep it in the course's hub/")
-
-
-def root_only(path):
-    """Return True if ``path`` (or, if it does not exist, where it would be
-    made) and every folder above it are root's and writable by no one else."""
-    path = Path(path)
-    for folder in [path, *path.parents]:
-        try:
-            info = folder.stat()
-        except FileNotFoundError:
-            continue
-        if info.st_uid != 0 or info.st_mode & 0o022:
-            return False
-    return True
 
 
 def check_links(layout, writable):
@@ -342,7 +342,7 @@ def check_links(layout, writable):
             target = Path(os.path.realpath(link))
             inside = course in target.parents
             if (inside and any(target == w or w in target.parents for w in writable)) or (
-                    not inside and target != course and not root_only(target)):
+                    not inside and target != course and not_roots_alone(target) is not None):
                 bad.append(f"{link} -> {target}")
     if bad:
         raise HubError(f"{len(bad)} link(s) in the course lead where others than root can write, and root "
@@ -532,10 +532,8 @@ def settle(folder_fd, name, uid, gid, mode_of):
     (a journal SQLite removed, a link) is left."""
     try:
         settle_entry(folder_fd, name, uid, gid, mode_of)
-    except (FileNotFoundError, BlockingIOError) as exc:
-        print(f"note: {name} was left as it is ({exc.strerror}).", file=sys.stderr)
-    except OSError as exc:
-        if exc.errno not in (errno.ELOOP, errno.ENXIO):
+    except OSError as exc:   # gone, a link, a socket, or leased meanwhile
+        if exc.errno not in (errno.ENOENT, errno.ELOOP, errno.ENXIO, errno.EWOULDBLOCK):
             raise
         print(f"note: {name} was left as it is ({exc.strerror}).", file=sys.stderr)
 
@@ -638,13 +636,10 @@ def close_home(person):
     return home
 
 
-def give_course_folder(edition_folder, home):
-    """Copy the student edition into the student's ``~/course`` (``home``
-    their home) unless it is there: their work is never replaced. Run as
-    the student (:func:`as_account`); return None."""
-    folder = Path(STUDENT_FOLDER.replace("~", str(home), 1))
-    if not folder.exists():
-        shutil.copytree(edition_folder, folder)
+def give_course_folder(edition_folder, folder):
+    """Copy the student edition into a student's ``folder`` (their
+    ``~/course``), as the student (:func:`as_account`); return None."""
+    shutil.copytree(edition_folder, folder)
 
 
 def write_role_configs(hub, course):
