@@ -55,6 +55,9 @@ c.ExportApp.plugin_class = "dlcourse.host.grades.CsvExport"
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-from dlcourse.host.feedback import HideHiddenTests  # noqa: E402
+from dlcourse.host.feedback import HideHiddenTests, InertFeedbackExporter  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
+# The feedback page runs only its template's own scripts, whatever a student's
+# cell holds (a Content-Security-Policy in its <head>: dlcourse/host/script_policy.py).
+c.GenerateFeedback.exporter_class = InertFeedbackExporter

@@ -17,6 +17,7 @@ import urllib.request
 from contextlib import contextmanager
 
 import pytest
+import nbformat
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from conftest import ROOT, free_port
@@ -27,7 +28,7 @@ from dlcourse.host.course import Course
 from dlcourse.host.nbgrader_process import nbgrader_environment
 from browsing import (NOTEBOOK, Steps, cells, close_dialog, dialog_text, is_dirty, launched, menu, open_notebook,
                       run_all_and_wait, save, set_source, validate_button)
-from submissions import max_scores, new_course, open_gradebook, solution_code
+from submissions import HTML_ATTACKS, max_scores, new_course, open_gradebook, solution_code
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -177,7 +178,7 @@ def test_the_instructor_collects_and_autogrades_in_the_formgrader(setting, brows
     inbound = setting["exchange"] / "keras-ffnn" / "inbound"
     assert any(inbound.glob(f"*+{A1}+*")), "nothing was submitted: run the student's test first (it submits assignment 1)"
     with jupyterlab(course, setting["env"]) as url:
-        page, _ = open_lab(browser, url)
+        page, console = open_lab(browser, url)
         with STEPS.step(page, "instructor-opens-the-formgrader"):
             menu(page, "Nbgrader", "Formgrader")
             grader = page.frame_locator("iframe").first
@@ -226,4 +227,73 @@ def test_the_instructor_collects_and_autogrades_in_the_formgrader(setting, brows
             earned = float(score.split("/")[0])
             autograded = sum(max_scores(course, A1).values())  # the written answer waits for a hand grade
             assert earned == autograded, f"the solved submission scored {score}, expected {autograded:g} autograded points"
+        assert not refusals(console), f"the policy refused the formgrader's own code: {refusals(console)}"
         page.close()
+
+
+# nbgrader's formgrader page loads MathJax from this CDN folder; the policy
+# refuses it (docs/grading.md says why), so math shows as TeX there.
+MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/"
+
+
+def refusals(console):
+    """The browser's Content-Security-Policy refusals among ``console``'s
+    messages, but the formgrader's MathJax."""
+    return [m for m in console if "Content Security Policy" in m and f"script '{MATHJAX}" not in m]
+
+
+def test_the_formgrader_and_feedback_run_only_their_own_scripts(setting, browser):
+    """Defense in depth behind the trusted merge: a graded copy that still
+    held every kind of student script (as if the merge had missed them) is
+    opened in the formgrader and as feedback, and none of it runs, while the
+    pages' own scripts all do (dlcourse/host/script_policy.py)."""
+    course = setting["course"]
+    with open_gradebook(course) as gradebook:
+        assert gradebook.assignment_submissions(A1), "nothing was graded: run the instructor's test first"
+        submission = gradebook.assignment_submissions(A1)[0]
+        student, notebook_id = submission.student.id, submission.notebooks[0].id
+    graded = course / "autograded" / student / A1 / f"{A1}.ipynb"
+    with jupyterlab(course, setting["env"]) as url:
+        page, console = open_lab(browser, url)   # logged in: the formgrader's own requests are answered
+        submission_url = f"{url}/formgrader/submissions/{notebook_id}/"
+        with STEPS.step(page, "the-formgraders-own-scripts-run"):
+            page.goto(submission_url)
+            page.wait_for_load_state("networkidle")
+            assert page.evaluate("() => typeof toggle_name === 'function' && submission_id.length > 0")
+            try:   # the autograded scores, which formgrade.js fetches and shows as placeholders
+                page.wait_for_function("() => [...document.querySelectorAll('input.score')].some(i => i.placeholder)",
+                                       timeout=30_000)
+            except PlaywrightTimeout:
+                pytest.fail(f"the formgrader's script filled in no score: {refusals(console)}")
+            page.locator(".glyphicon.name-hidden").click()   # its onclick handler, allowed by its hash
+            page.locator("a.name-shown").wait_for(state="visible", timeout=10_000)
+            assert not refusals(console), f"the policy refused the formgrader's own code: {refusals(console)}"
+
+        notebook = nbformat.read(graded, as_version=4)
+        notebook.cells += [nbformat.from_dict(cell) for cell in HTML_ATTACKS.values()]
+        nbformat.write(notebook, graded)
+        with STEPS.step(page, "a-missed-script-does-not-run-in-the-formgrader"):
+            page.goto(submission_url)
+            page.wait_for_load_state("networkidle")
+            page.locator("b", has_text="hover").hover()
+            assert page.evaluate("() => window.pwned") is None, "a student's script ran in the formgrader"
+            assert refusals(console), "no script was refused: were the attacks in the page?"
+            assert "Deeper nets overfit." in page.inner_text("body"), "the student's text no longer shows"
+        for address in ("manage_students/%3Cscript%3Ex%3C%2Fscript%3E/", "gradebook/a1%22%3B%20x%3D%22/"):
+            answer = page.request.get(f"{url}/formgrader/{address}")
+            assert answer.status == 404, f"{address}: {answer.status}, not refused"
+
+        generated = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", A1, "--student", student,
+                                    "--force"], cwd=course, env=setting["env"], capture_output=True, text=True)
+        assert generated.returncode == 0, generated.stdout + generated.stderr
+        page.close()
+        feedback, console = browser.new_page(), []   # as a student opens it, in a tab of its own
+        feedback.on("console", lambda message: console.append(f"{message.type}: {message.text}"))
+        with STEPS.step(feedback, "a-missed-script-does-not-run-in-feedback"):
+            feedback.goto(f"{url}/files/feedback/{student}/{A1}/{A1}.html?token={TOKEN}")
+            feedback.wait_for_load_state("networkidle")
+            feedback.locator("b", has_text="hover").hover()
+            assert feedback.evaluate("() => window.pwned") is None, "a student's script ran in the feedback"
+            assert refusals(console), "no script was refused: were the attacks in the feedback?"
+            assert "Deeper nets overfit." in feedback.inner_text("body"), "the student's text no longer shows"
+        feedback.close()

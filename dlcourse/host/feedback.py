@@ -4,9 +4,20 @@
 (set in ``nbgrader_config.py``). In a cell with hidden tests, the feedback
 keeps the visible tests, the cell's score and its failure message, and drops
 the hidden tests' source and the traceback lines that would quote it.
+
+:class:`InertFeedbackExporter` (``GenerateFeedback.exporter_class``) writes
+nbgrader's feedback page with a Content-Security-Policy in its ``<head>``
+that runs only the template's own scripts (:mod:`.script_policy`): a
+student's script that the trusted merge missed stays inert wherever the file
+is opened (JupyterLab, a browser tab, a download).
 """
 
+import copy
+
+from nbconvert.exporters import HTMLExporter
 from nbgrader.preprocessors import NbGraderPreprocessor
+
+from . import script_policy
 
 BEGIN, END = "BEGIN HIDDEN TESTS", "END HIDDEN TESTS"
 PLACEHOLDER = "# (hidden tests run here; their code is not shown)"
@@ -44,3 +55,17 @@ class HideHiddenTests(NbGraderPreprocessor):
                     if output.output_type == "error":
                         output.traceback = [failure_message(output)]
         return cell, resources
+
+
+class InertFeedbackExporter(HTMLExporter):
+    """nbgrader's feedback page (an HTMLExporter), with a policy that runs
+    only the template's own scripts."""
+
+    def from_notebook_node(self, nb, resources=None, **kw):
+        """Return (html, resources) as HTMLExporter does, the html holding a
+        ``<meta>`` Content-Security-Policy (:func:`script_policy.policy`)."""
+        bare_resources = copy.deepcopy(resources)
+        html, resources = super().from_notebook_node(nb, resources, **kw)
+        trusted, _ = super().from_notebook_node(script_policy.bare_notebook(nb), bare_resources, **kw)
+        content = script_policy.policy(trusted, connect=script_policy.NONE, frame_ancestors=None)
+        return script_policy.with_meta_policy(html, content), resources

@@ -18,21 +18,32 @@ code with the instructor's rights. This extension answers the same request
 the sandbox, the trusted merge, the cheat flags and the output caps of
 ``make autograde``. It loads before nbgrader's formgrader (Jupyter loads
 extensions in name order) and tornado serves the first matching handler.
+
+Every page of the formgrader is sent with a Content-Security-Policy
+(:mod:`.script_policy`) that runs only the page's own scripts and the
+formgrader's static files: defense in depth behind the trusted merge. A
+submission's page learns which scripts are its template's by a second render
+without the student's cells. The ids in a page's address must be plain ids,
+because nbgrader writes them into the page's scripts unescaped.
 """
 
 import asyncio
 import json
 import os
+import re
 import sys
 import tempfile
 from pathlib import Path
 
+import nbformat
+from jupyter_server.services.security import csp_report_uri
 from jupyter_server.utils import url_path_join
+from nbgrader.server_extensions.formgrader import handlers as pages
 from nbgrader.server_extensions.formgrader.base import BaseApiHandler, check_notebook_dir, check_xsrf
 from nbgrader.server_extensions.formgrader.handlers import SubmissionFilesHandler
 from tornado import web
 
-from . import grades, hub
+from . import grades, hub, script_policy
 
 AUTOGRADE_URL = r"/formgrader/api/submission/([^/]+)/([^/]+)/autograde"
 EXPORT_URL = r"/formgrader/export/(canvas|moodle)\.csv"
@@ -43,6 +54,12 @@ SHOWN_INLINE = {"image/png", "image/jpeg", "image/gif"}
 FILES_POLICY = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
 # A graded submission, and one held for review, are a success for the button; the log says which.
 DONE = ("graded", "review", "skipped")
+# What a formgrader page's address may name: an assignment, notebook, student or submission.
+PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*")
+# Where the formgrader's pages load their scripts from (nbgrader's own files).
+SCRIPT_FOLDERS = ("formgrader/static/",)
+# nbgrader's page handlers that serve files or redirect, not pages: left as they are.
+NOT_PAGES = (web.StaticFileHandler, pages.SubmissionNavigationHandler, pages.Template404)
 
 
 class SandboxedAutogradeHandler(BaseApiHandler):
@@ -80,6 +97,66 @@ class InertSubmissionFilesHandler(SubmissionFilesHandler):
             self.set_header("Content-Disposition", "attachment")
 
 
+class PolicedPage:
+    """A formgrader page (mixed into nbgrader's handler): plain ids in its
+    address, and a policy that runs only the page's own scripts.
+    ``self.trusted`` is the template's own page when the page shows a
+    student's work; otherwise the page is all the template's."""
+
+    trusted = None
+
+    def get(self, *args, **kwargs):
+        for value in (*args, *kwargs.values()):
+            if value is not None and not PLAIN_ID.fullmatch(value):
+                raise web.HTTPError(404, f"{value!r} is not an assignment, notebook, student or submission id")
+        return super().get(*args, **kwargs)
+
+    def write(self, chunk):
+        if isinstance(chunk, str):
+            base = self.base_url or "/"   # nbgrader's, without its trailing slash
+            folders = [self.request.host + url_path_join(base, folder) for folder in SCRIPT_FOLDERS]
+            policy = script_policy.policy(self.trusted or chunk, folders,
+                                          report_uri=url_path_join(base, csp_report_uri))
+            self.set_header("Content-Security-Policy", policy)
+        return super().write(chunk)
+
+
+class _TwoRenders:
+    """The formgrader's exporter, which also renders the submission bare
+    (:func:`script_policy.bare_render`) into ``handler.trusted``."""
+
+    def __init__(self, exporter, handler):
+        self.exporter, self.handler = exporter, handler
+
+    def from_filename(self, filename, resources=None):
+        """Return what ``exporter.from_filename`` returns; set ``handler.trusted``."""
+        named = dict(resources or {}, metadata={"name": Path(filename).stem, "path": str(Path(filename).parent)})
+        self.handler.trusted = script_policy.bare_render(self.exporter, nbformat.read(filename, as_version=4), named)
+        return self.exporter.from_filename(filename, resources=resources)
+
+
+class PolicedSubmissionHandler(PolicedPage, pages.SubmissionHandler):
+    """nbgrader's page of one submission, policed against its bare render."""
+
+    @property
+    def exporter(self):
+        return _TwoRenders(super().exporter, self)
+
+
+def policed_pages():
+    """Return (route, handler) for each of nbgrader's formgrader pages, its
+    handler policed (:class:`PolicedPage`)."""
+    routes = []
+    for route, handler, *_ in pages.default_handlers:
+        if issubclass(handler, NOT_PAGES):
+            continue
+        if handler is pages.SubmissionHandler:
+            routes.append((route, PolicedSubmissionHandler))
+        else:
+            routes.append((route, type(f"Policed{handler.__name__}", (PolicedPage, handler), {})))
+    return routes
+
+
 class GradesDownloadHandler(BaseApiHandler):
     """``GET /formgrader/export/<canvas|moodle>.csv``: the file ``make grades``
     writes for that LMS, for the roster named by DLCOURSE_ROSTER (the hub sets
@@ -105,7 +182,7 @@ def _jupyter_server_extension_points():
 
 def _load_jupyter_server_extension(server_app):
     web_app = server_app.web_app
-    route = url_path_join(web_app.settings["base_url"], AUTOGRADE_URL)
-    web_app.add_handlers(".*$", [(route, SandboxedAutogradeHandler),
-                                 (url_path_join(web_app.settings["base_url"], EXPORT_URL), GradesDownloadHandler),
-                                 (url_path_join(web_app.settings["base_url"], FILES_URL), InertSubmissionFilesHandler)])
+    ours = [(AUTOGRADE_URL, SandboxedAutogradeHandler), (EXPORT_URL, GradesDownloadHandler),
+            (FILES_URL, InertSubmissionFilesHandler), *policed_pages()]
+    web_app.add_handlers(".*$", [(url_path_join(web_app.settings["base_url"], route), handler)
+                                 for route, handler in ours])
