@@ -24,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -356,7 +356,8 @@ def test_students_and_the_instructor_go_through_a_term(term, browser):
     with STEPS.step(view, "instructor-opens-bens-answer-and-nothing-of-his-runs"):
         notebook_id = server_api(prof, INSTRUCTOR, "GET", f"{api}/student_notebook_submissions/{BEN}/{A1}")[0]["id"]
         submission_url = f"{url}/user/{INSTRUCTOR}/formgrader/submissions/{notebook_id}"
-        view.goto(f"{submission_url}/")
+        policy = view.goto(f"{submission_url}/").headers["content-security-policy"]
+        assert "script-src" in policy and "'unsafe-inline'" not in policy.split("style-src")[0], policy
         view.wait_for_load_state("networkidle")
         assert WRITTEN_ANSWER in view.inner_text("body"), "ben's answer no longer shows"
         assert view.evaluate(f"() => window.{MARKER}") is None, "ben's script ran in the formgrader"
@@ -533,15 +534,10 @@ def test_make_hub_again_with_a_longer_roster_adds_only_the_newcomer_to_the_runni
               "--course", str(course), "--to", str(exports / "grades.csv"), "--roster", str(term["roster"])]
     refused = subprocess.run(export, capture_output=True, text=True)
     assert refused.returncode != 0 and "never as root" in refused.stderr, refused.stdout + refused.stderr
-    home = pwd.getpwnam(TA).pw_dir
-    exported = subprocess.run(["setpriv", "--reuid", TA, "--regid", TA, "--init-groups", *export], cwd=home,
-                              capture_output=True, text=True, env=dict(nbgrader_environment(), HOME=home))
+    exported = as_ta(export)
     assert exported.returncode == 0, exported.stderr
     assert f"{LATECOMER} (20260003) has no submission of {A1}" in exported.stdout, exported.stdout
-    with open(exports / "grades-canvas.csv", newline="") as handle:
-        canvas = list(csv.DictReader(handle))
-    with open(exports / "grades-moodle.csv", newline="") as handle:
-        moodle = list(csv.DictReader(handle))
+    canvas, moodle = lms_files(exports)
     names = ("grades.csv", "grades-canvas.csv", "grades-moodle.csv")
     reads = "import json\nresults = {}\n" + "".join(
         f"try:\n    open({str(exports / n)!r}).read()\n    results[{n!r}] = 'SUCCEEDED'\n"
@@ -555,8 +551,52 @@ def test_make_hub_again_with_a_longer_roster_adds_only_the_newcomer_to_the_runni
     assert [r["ID number"] for r in moodle] == [row[2] for row in students]
     assert canvas[1][A1] == moodle[0][A1] == f"{scores[ANA, A1]:g}", (canvas[1], moodle[0])
     assert canvas[3][A1] == moodle[2][A1] == "", "the latecomer without a submission got a grade"
+
+    # The late rule reads the receipt: with A1 due one second before ana's receipt
+    # (the TA moves the due date), she loses one day's penalty in both LMS files.
+    with open_gradebook(course) as gradebook:
+        submission = gradebook.find_submission(A1, ANA)
+        stamp, due, max_score = submission.timestamp, submission.assignment.duedate, submission.max_score
+    kept = term["hub"].course_exchange / receipts.RECEIPTS
+    received = [datetime.fromisoformat(json.loads(p.read_text())["received"]).replace(tzinfo=None)
+                for p in kept.glob(f"{ANA}+{A1}+*.json")]
+    assert stamp in received, f"ana's submission time {stamp} is none of her receipts' {received}"
+    per_day = Course.at(course).config.Course.late_penalty_per_day
+    try:
+        moved = as_ta(["nbgrader", "db", "assignment", "add", A1, f"--duedate={utc(stamp - timedelta(seconds=1))}"],
+                      cwd=course)
+        assert moved.returncode == 0, moved.stdout + moved.stderr
+        exported = as_ta(export)
+        assert exported.returncode == 0, exported.stderr
+        canvas, moodle = lms_files(exports)
+    finally:
+        as_ta(["nbgrader", "db", "assignment", "add", A1, f"--duedate={utc(due)}"], cwd=course)
+    late = f"{max(0, scores[ANA, A1] - per_day * max_score):g}"
+    assert canvas[1][A1] == moodle[0][A1] == late, (late, canvas[1], moodle[0])
+    assert moodle[0][f"{A1} feedback"].startswith("Late by 1 day(s)"), moodle[0]
     (SHOTS / "setup-times.json").write_text(json.dumps({"first setup (3 people)": term["setup_seconds"],
                                                        "again with a fourth": round(seconds, 1)}, indent=1))
+
+
+def as_ta(argv, cwd=None):
+    """Run ``argv`` as the TA (their groups, their home); return the CompletedProcess."""
+    home = pwd.getpwnam(TA).pw_dir
+    return subprocess.run(["setpriv", "--reuid", TA, "--regid", TA, "--init-groups", *argv], cwd=cwd or home,
+                          capture_output=True, text=True, env=dict(nbgrader_environment(), HOME=home))
+
+
+def lms_files(exports):
+    """Return the rows of the Canvas and the Moodle file in ``exports``."""
+    files = []
+    for name in ("grades-canvas.csv", "grades-moodle.csv"):
+        with open(exports / name, newline="") as handle:
+            files.append(list(csv.DictReader(handle)))
+    return files
+
+
+def utc(moment):
+    """``moment`` (naive, UTC) as nbgrader reads a due date."""
+    return moment.strftime("%Y-%m-%d %H:%M:%S.%f UTC")
 
 
 def test_one_unreadable_submission_does_not_stop_the_collection(term):
