@@ -17,6 +17,8 @@ from conftest import ROOT
 from dlcourse.host import cli, hub
 from dlcourse.host.course import CONFIG_FILE, Course
 
+GRADEBOOK_IN_ITS_FOLDER = ("c.CourseDirectory.db_url = 'sqlite:///' + c.CourseDirectory.root "
+                           "+ '/gradebook/gradebook.db'\n")
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="changes owners and switches accounts: needs root")
 
 
@@ -44,8 +46,7 @@ def test_a_gradebook_directly_in_the_course_is_refused_with_the_fix(tmp_path):
 
 
 def test_a_gradebook_left_at_the_top_moves_into_its_folder(tmp_path):
-    layout = course_with(tmp_path, "c.CourseDirectory.db_url = 'sqlite:///' + c.CourseDirectory.root "
-                                   "+ '/gradebook/gradebook.db'\n")
+    layout = course_with(tmp_path, GRADEBOOK_IN_ITS_FOLDER)
     (layout.root / "gradebook.db").write_bytes(b"grades")
     hub.move_old_gradebook(layout)
     assert layout.gradebook_path.read_bytes() == b"grades" and not (layout.root / "gradebook.db").exists()
@@ -115,8 +116,7 @@ def test_a_function_run_as_an_account_writes_as_it_and_its_error_is_named(open_f
 
 
 def test_a_link_in_roots_part_of_the_course_to_where_others_write_is_refused_before_anything_changes(tmp_path):
-    layout = course_with(tmp_path, "c.CourseDirectory.db_url = 'sqlite:///' + c.CourseDirectory.root "
-                                   "+ '/gradebook/gradebook.db'\n")
+    layout = course_with(tmp_path, GRADEBOOK_IN_ITS_FOLDER)
     writable = hub.staff_folders(layout)
     (layout.root / "hub").mkdir()
     (layout.root / "solutions").mkdir()
@@ -142,3 +142,17 @@ def test_a_link_where_a_hub_folder_should_be_is_refused_and_not_followed(tmp_pat
     with pytest.raises(hub.HubError, match=r"outbound should be a folder of the hub's, but it is a link.*sudo rm"):
         hub.make_folder(tmp_path / "outbound", 0o2775, os.getgid(), os.getuid())
     assert stat.S_IMODE(target.stat().st_mode) == 0o700
+
+
+@needs_root
+def test_a_roster_where_the_staff_write_is_refused_before_it_is_read(tmp_path):
+    """Where the roster lies decides whether root may trust it, so it is
+    checked first: a file in a staff folder is never read, whatever it holds."""
+    layout = course_with(tmp_path, GRADEBOOK_IN_ITS_FOLDER)
+    (layout.root / "solutions").mkdir()
+    roster = layout.root / "solutions" / "roster.csv"
+    roster.write_text("not a roster\n")
+    with pytest.raises(hub.HubError, match="is in a folder the staff write") as refused:
+        hub.setup(layout.root, roster, tmp_path / "hub")
+    assert "column" not in str(refused.value), refused.value
+    assert not (tmp_path / "hub").exists(), "the hub's folder was made before the roster was refused"

@@ -224,6 +224,8 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
         raise HubError("Setting up the hub makes Unix accounts and needs root. Fix: sudo make hub.")
     layout = Course.at(course)
     course = layout.root
+    writable = staff_folders(layout)
+    check_roster_is_roots(roster, layout, writable)   # before it is read: where it is decides whether to trust it
     people = read_roster(roster)
     check_accounts(people, roster)
     check_open_to_all(sys.executable, "the course's Python",
@@ -232,8 +234,6 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
                       "put the course under a folder every user can enter (chmod o+x on each folder above it)")
     check_root_only(course.parent, "the folder that holds the course (root runs the course's code)",
                     f"move the course under a folder only root can write, e.g. {Path(DEFAULT_HUB_DIR).parent}")
-    writable = staff_folders(layout)
-    check_roster_is_roots(roster, layout, writable)
     check_links(layout, writable)
     data = files.data_dir() or files.SHARED_DATA_DIR
     check_open_to_all(data / "MANIFEST.json", "the dataset files", f"chmod -R o+rX {data}")
