@@ -84,6 +84,9 @@ def test_root_is_refused_a_staff_command_on_a_hubs_course(tmp_path, monkeypatch)
     monkeypatch.setattr(hub.os, "geteuid", lambda: 0)
     with pytest.raises(SystemExit, match="never as root.*sudo -u"):
         cli.main(["export", "--course", str(layout.root), "--to", str(tmp_path / "grades.csv")])
+    monkeypatch.setattr(cli.os, "execv", lambda *argv: pytest.fail(f"root ran {argv} on a hub's course"))
+    with pytest.raises(SystemExit, match="never as root"):   # make lab: root would run the staff's notebooks
+        cli.main(["lab", "--course", str(layout.root)])
     monkeypatch.setattr(hub.os, "geteuid", lambda: 1000)
     hub.refuse_root(layout)   # a member of the staff goes on
 

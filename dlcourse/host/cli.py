@@ -105,6 +105,9 @@ def build_parser():
     add_course(publish)
     publish.add_argument("output", help="the folder to write; must be empty or not exist")
 
+    lab = commands.add_parser("lab", help="open the course in JupyterLab (on a hub's course, never as root)")
+    add_course(lab)
+
     setup = commands.add_parser("hub-setup", help="make the hub's accounts, folders and permissions (as root)")
     start = commands.add_parser("hub", help="hub-setup, then JupyterHub, unless it runs already: then the new "
                                             "people can log in, and nothing is restarted (as root)")
@@ -202,6 +205,14 @@ def publish_command(args):
     return 0
 
 
+def lab_command(args):
+    """Replace this process with JupyterLab in the course (``--allow-root``
+    only where root may run it: not on a hub's course, which main refuses)."""
+    jupyter = str(Path(sys.executable).parent / "jupyter")
+    os.chdir(Course.at(args.course).root)
+    os.execv(jupyter, [jupyter, "lab", *(["--allow-root"] if os.geteuid() == 0 else [])])
+
+
 def hub_setup_command(args):
     report = hub.setup(args.course, args.roster, args.hub_dir)
     print(f"New accounts: {', '.join(report['created']) or 'none'}; already there: {len(report['kept'])}.")
@@ -243,7 +254,7 @@ def refuse_root(args):
 
 COMMANDS = {"run": run_command, "release": release_command, "autograde": autograde_command,
             "clear": clear_command, "feedback": feedback_command, "export": export_command,
-            "metadata": metadata_command, "publish": publish_command,
+            "metadata": metadata_command, "publish": publish_command, "lab": lab_command,
             "hub": hub_command, "hub-setup": hub_setup_command, "receipts": receipts_command}
 
 

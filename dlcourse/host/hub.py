@@ -73,7 +73,7 @@ COURSE_MODE = 0o751   # root's, listed by the staff, passed through by students'
 # Root reads and writes course content only as this account, in the staff group (as_account).
 UNPRIVILEGED = "nobody"
 # Commands that read or run what the staff write: on a hub's course, never as root (refuse_root).
-STAFF_COMMANDS = ("run", "release", "autograde", "clear", "feedback", "export", "publish", "metadata")
+STAFF_COMMANDS = ("run", "release", "autograde", "clear", "feedback", "export", "publish", "metadata", "lab")
 NEW_ACCOUNTS = "new-accounts.csv"
 # Where a student's server opens: their copy of the student edition.
 STUDENT_FOLDER = "~/course"
