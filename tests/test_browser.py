@@ -231,15 +231,9 @@ def test_the_instructor_collects_and_autogrades_in_the_formgrader(setting, brows
         page.close()
 
 
-# nbgrader's formgrader page loads MathJax from this CDN folder; the policy
-# refuses it (docs/grading.md says why), so math shows as TeX there.
-MATHJAX = "https://cdnjs.cloudflare.com/ajax/libs/mathjax/"
-
-
 def refusals(console):
-    """The browser's Content-Security-Policy refusals among ``console``'s
-    messages, but the formgrader's MathJax."""
-    return [m for m in console if "Content Security Policy" in m and f"script '{MATHJAX}" not in m]
+    """The browser's Content-Security-Policy refusals among ``console``'s messages."""
+    return [m for m in console if "Content Security Policy" in m]
 
 
 def test_the_formgrader_and_feedback_run_only_their_own_scripts(setting, browser):
@@ -272,6 +266,9 @@ def test_the_formgrader_and_feedback_run_only_their_own_scripts(setting, browser
         notebook = nbformat.read(graded, as_version=4)
         notebook.cells += [nbformat.from_dict(cell) for cell in HTML_ATTACKS.values()]
         nbformat.write(notebook, graded)
+        with open_gradebook(course) as gradebook:   # a name the page prints: from an LMS, say
+            gradebook.update_or_create_student(student, last_name="<img src=x onerror=window.pwned=1>",
+                                               first_name="<script>window.pwned=1</script>")
         with STEPS.step(page, "a-missed-script-does-not-run-in-the-formgrader"):
             page.goto(submission_url)
             page.wait_for_load_state("networkidle")
@@ -282,6 +279,16 @@ def test_the_formgrader_and_feedback_run_only_their_own_scripts(setting, browser
         for address in ("manage_students/%3Cscript%3Ex%3C%2Fscript%3E/", "gradebook/a1%22%3B%20x%3D%22/"):
             answer = page.request.get(f"{url}/formgrader/{address}")
             assert answer.status == 404, f"{address}: {answer.status}, not refused"
+        answer = page.request.get(f"{url}/formgrader/api/student/{student}")
+        assert answer.headers["content-type"].startswith("text/plain"), answer.headers
+        assert "default-src 'none'" in answer.headers["content-security-policy"], answer.headers
+        # A folder a student controls, named in ?path=: nbgrader would run its nbgrader_config.py.
+        planted = setting["exchange"].parent / "planted"
+        planted.mkdir()
+        (planted / "nbgrader_config.py").write_text(f"open({str(planted / 'ran')!r}, 'w').close()\n")
+        answer = page.request.get(f"{url}/formgrader/?path={planted}", max_redirects=0)
+        assert answer.status == 400 and not (planted / "ran").exists(), \
+            f"?path= ran a student's nbgrader_config.py: {answer.status}"
 
         generated = subprocess.run([sys.executable, "-m", "nbgrader", "generate_feedback", A1, "--student", student,
                                     "--force"], cwd=course, env=setting["env"], capture_output=True, text=True)

@@ -67,5 +67,5 @@ class InertFeedbackExporter(HTMLExporter):
         bare_resources = copy.deepcopy(resources)
         html, resources = super().from_notebook_node(nb, resources, **kw)
         trusted, _ = super().from_notebook_node(script_policy.bare_notebook(nb), bare_resources, **kw)
-        content = script_policy.policy(trusted, connect=script_policy.NONE, frame_ancestors=None)
+        content = script_policy.policy(trusted, connect=(), frame_ancestors=None)
         return script_policy.with_meta_policy(html, content), resources

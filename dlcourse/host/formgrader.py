@@ -28,6 +28,7 @@ because nbgrader writes them into the page's scripts unescaped.
 """
 
 import asyncio
+import html
 import json
 import os
 import re
@@ -37,7 +38,9 @@ from pathlib import Path
 
 import nbformat
 from jupyter_server.services.security import csp_report_uri
+from nbconvert.exporters import HTMLExporter
 from jupyter_server.utils import url_path_join
+from nbgrader.server_extensions.formgrader import apihandlers
 from nbgrader.server_extensions.formgrader import handlers as pages
 from nbgrader.server_extensions.formgrader.base import BaseApiHandler, check_notebook_dir, check_xsrf
 from nbgrader.server_extensions.formgrader.handlers import SubmissionFilesHandler
@@ -56,13 +59,35 @@ FILES_POLICY = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'un
 DONE = ("graded", "review", "skipped")
 # What a formgrader page's address may name: an assignment, notebook, student or submission.
 PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*")
-# Where the formgrader's pages load their scripts from (nbgrader's own files).
-SCRIPT_FOLDERS = ("formgrader/static/",)
+# Where the formgrader's pages load scripts, styles, fonts and images from (nbgrader's own
+# files; a submission's images), and where their scripts send requests.
+STATIC, SUBMISSIONS, API = "formgrader/static/", "formgrader/submissions/", "formgrader/api/"
+# nbgrader's formgrader page loads MathJax from this CDN folder (nbconvert's default address),
+# and formgrade.js stops before its keyboard shortcuts without it. MathJax's in-page
+# configuration is still refused: MathJax runs it with eval.
+MATHJAX = HTMLExporter.mathjax_url.default_value.rsplit("/", 2)[0] + "/"
 # nbgrader's page handlers that serve files or redirect, not pages: left as they are.
 NOT_PAGES = (web.StaticFileHandler, pages.SubmissionNavigationHandler, pages.Template404)
+# Names a submission's page prints unescaped (from the gradebook, made from the roster).
+PRINTED_NAMES = ("first_name", "last_name", "student")
+JSON_POLICY = "default-src 'none'; frame-ancestors 'none'"
 
 
-class SandboxedAutogradeHandler(BaseApiHandler):
+class JsonOnly:
+    """A formgrader API handler (mixed in) whose answers are text to the
+    browser, never a page: nbgrader sends them as text/html, and a name in
+    them could otherwise run as script when its address is opened. (Not
+    application/json: nbgrader's scripts parse the text themselves, and
+    jQuery would hand them an object.)"""
+
+    def set_default_headers(self):
+        super().set_default_headers()
+        self.set_header("Content-Type", "text/plain; charset=UTF-8")
+        self.set_header("X-Content-Type-Options", "nosniff")
+        self.set_header("Content-Security-Policy", JSON_POLICY)
+
+
+class SandboxedAutogradeHandler(JsonOnly, BaseApiHandler):
     @web.authenticated
     @check_xsrf
     @check_notebook_dir
@@ -109,14 +134,21 @@ class PolicedPage:
         for value in (*args, *kwargs.values()):
             if value is not None and not PLAIN_ID.fullmatch(value):
                 raise web.HTTPError(404, f"{value!r} is not an assignment, notebook, student or submission id")
+        if self.get_argument("path", ""):
+            # nbgrader's /formgrader/?path=P runs P/nbgrader_config.py in this server: a link or
+            # an image in a student's answer could name a folder of theirs.
+            raise web.HTTPError(400, "The formgrader grades the course of this server's nbgrader_config.py; "
+                                     "?path= is refused (it would run another folder's nbgrader_config.py). "
+                                     "Fix: open the formgrader without ?path=.")
         return super().get(*args, **kwargs)
 
     def write(self, chunk):
         if isinstance(chunk, str):
-            base = self.base_url or "/"   # nbgrader's, without its trailing slash
-            folders = [self.request.host + url_path_join(base, folder) for folder in SCRIPT_FOLDERS]
-            policy = script_policy.policy(self.trusted or chunk, folders,
-                                          report_uri=url_path_join(base, csp_report_uri))
+            here = self.request.host + (self.base_url or "")   # nbgrader's base_url has no trailing slash
+            static, submissions, api = (f"{here}/{folder}" for folder in (STATIC, SUBMISSIONS, API))
+            policy = script_policy.policy(self.trusted or chunk, [static, MATHJAX], files=[static, submissions],
+                                          connect=[api], report_uri=url_path_join(self.base_url or "/",
+                                                                                  csp_report_uri))
             self.set_header("Content-Security-Policy", policy)
         return super().write(chunk)
 
@@ -129,8 +161,11 @@ class _TwoRenders:
         self.exporter, self.handler = exporter, handler
 
     def from_filename(self, filename, resources=None):
-        """Return what ``exporter.from_filename`` returns; set ``handler.trusted``."""
-        named = dict(resources or {}, metadata={"name": Path(filename).stem, "path": str(Path(filename).parent)})
+        """Return what ``exporter.from_filename`` returns, with the names the
+        page prints escaped (:data:`PRINTED_NAMES`); set ``handler.trusted``."""
+        resources = {key: html.escape(value) if key in PRINTED_NAMES and isinstance(value, str) else value
+                     for key, value in (resources or {}).items()}
+        named = dict(resources, metadata={"name": Path(filename).stem, "path": str(Path(filename).parent)})
         self.handler.trusted = script_policy.bare_render(self.exporter, nbformat.read(filename, as_version=4), named)
         return self.exporter.from_filename(filename, resources=resources)
 
@@ -141,6 +176,13 @@ class PolicedSubmissionHandler(PolicedPage, pages.SubmissionHandler):
     @property
     def exporter(self):
         return _TwoRenders(super().exporter, self)
+
+
+def json_apis():
+    """Return (route, handler) for each of nbgrader's formgrader API
+    handlers, answering as text, never as a page (:class:`JsonOnly`)."""
+    return [(route, type(f"Json{handler.__name__}", (JsonOnly, handler), {}))
+            for route, handler, *_ in apihandlers.default_handlers]
 
 
 def policed_pages():
@@ -183,6 +225,6 @@ def _jupyter_server_extension_points():
 def _load_jupyter_server_extension(server_app):
     web_app = server_app.web_app
     ours = [(AUTOGRADE_URL, SandboxedAutogradeHandler), (EXPORT_URL, GradesDownloadHandler),
-            (FILES_URL, InertSubmissionFilesHandler), *policed_pages()]
+            (FILES_URL, InertSubmissionFilesHandler), *policed_pages(), *json_apis()]
     web_app.add_handlers(".*$", [(url_path_join(web_app.settings["base_url"], route), handler)
                                  for route, handler in ours])

@@ -31,7 +31,7 @@ SCRIPT_TYPES = {"", "text/javascript", "application/javascript", "application/ec
                 "module", "text/jscript"}
 # What the bare render keeps of the notebook's metadata (it chooses the code's highlighting).
 KEPT_METADATA = ("kernelspec", "language_info")
-NONE = "'none'"
+NONE, SELF = "'none'", "'self'"
 HEAD = re.compile(r"<head\b[^>]*>", re.IGNORECASE)
 
 
@@ -73,20 +73,24 @@ def hash_source(text):
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode()).digest()).decode() + "'"
 
 
-def policy(trusted_html, script_folders=(), connect="'self'", report_uri=None, frame_ancestors="'self'"):
+def policy(trusted_html, script_folders=(), files=(SELF,), connect=(SELF,), report_uri=None,
+           frame_ancestors=SELF):
     """Return a Content-Security-Policy that runs only ``trusted_html``'s
     own inline scripts and handlers (by hash) and scripts under
-    ``script_folders`` (host-source expressions); images, fonts and styles
-    from the page's origin or inline; no plug-ins, forms to elsewhere or
+    ``script_folders`` (host-source expressions); styles, images and fonts
+    from ``files`` (or inline: styles, and images and fonts as data: URLs);
+    requests from script to ``connect``; no plug-ins, forms to elsewhere or
     ``<base>``. In a ``<meta>`` tag, pass ``frame_ancestors=None`` and
     ``report_uri=None`` (browsers ignore them there)."""
     scripts, handlers = inline_code(trusted_html)
     sources = list(dict.fromkeys(script_folders)) + list(dict.fromkeys(map(hash_source, scripts + handlers)))
     if handlers:
         sources.append("'unsafe-hashes'")
+    files = " ".join(files)
     parts = ["default-src 'none'", f"script-src {' '.join(sources) or NONE}",
-             "style-src 'self' 'unsafe-inline'", "img-src 'self' data:", "font-src 'self' data:",
-             f"connect-src {connect}", "object-src 'none'", "base-uri 'none'", "form-action 'self'"]
+             f"style-src {files} 'unsafe-inline'", f"img-src {files} data:", f"font-src {files} data:",
+             f"connect-src {' '.join(connect) or NONE}", "object-src 'none'", "base-uri 'none'",
+             "form-action 'self'"]
     if frame_ancestors:
         parts.append(f"frame-ancestors {frame_ancestors}")
     if report_uri:
