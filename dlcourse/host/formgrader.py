@@ -20,11 +20,13 @@ the sandbox, the trusted merge, the cheat flags and the output caps of
 extensions in name order) and tornado serves the first matching handler.
 
 Every page of the formgrader is sent with a Content-Security-Policy
-(:mod:`.script_policy`) that runs only the page's own scripts and the
-formgrader's static files: defense in depth behind the trusted merge. A
-submission's page learns which scripts are its template's by a second render
-without the student's cells. The ids in a page's address must be plain ids,
-because nbgrader writes them into the page's scripts unescaped.
+(:mod:`.script_policy`) that runs only the page's own scripts, the
+formgrader's static files and MathJax: defense in depth behind the trusted
+merge. A submission's page learns which scripts are its template's by a
+second render without the student's cells. The ids in a page's address must
+be plain ids, because nbgrader writes them into the page's scripts
+unescaped; ``?path=`` is refused (nbgrader would run that folder's
+``nbgrader_config.py``); the API answers as text, never as a page.
 """
 
 import asyncio

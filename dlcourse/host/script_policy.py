@@ -6,7 +6,8 @@ missed one, the policy still keeps it from running: a page may run only
 
 - the scripts its template itself holds (inline ``<script>`` elements and
   event handlers, allowed by their SHA-256 hashes), and
-- scripts from the few folders given (the formgrader's own static files),
+- scripts from the few folders given (the formgrader's own static files,
+  MathJax's CDN folder),
 
 never a script a student's cell or output adds, an event handler of theirs,
 a ``javascript:`` URL, ``eval``, a plug-in or a form sent elsewhere.
