@@ -17,29 +17,36 @@ from conftest import ROOT
 from dlcourse.host import grader, instructor
 from dlcourse.host.course import Course
 
-# Each would run script (or take over the page) when rendered by the formgrader, feedback or JupyterLab.
-HTML_ATTACKS = {
-    "markdown script": new_markdown_cell("My answer.\n\n<script>fetch('/api/contents/x', {method: 'PUT'})</script>"),
-    "event handler": new_markdown_cell('Deeper nets overfit. <img src="x" onerror="window.pwned = 1">'),
-    "javascript link": new_markdown_cell("[see my plot](javascript:window.pwned=1)"),
-    "reference link": new_markdown_cell("[plot][1]\n\n[1]: javascript:window.pwned=1"),
-    "frame": new_markdown_cell('<iframe srcdoc="<script>parent.pwned=1</script>"></iframe>'),
-    "svg": new_markdown_cell('<svg onload="window.pwned=1"><circle r="4"/></svg>'),
-    "form": new_markdown_cell('<form action="/hub/api/users"><button formaction="javascript:x()">Go</button></form>'),
-    "raw cell": new_raw_cell("<script>window.pwned = 1</script>"),
-    "html output": new_code_cell("display(HTML(...))", outputs=[new_output(
-        "display_data", data={"text/html": '<b onmouseover="window.pwned=1">hover</b><script>window.pwned=1</script>',
-                              "text/plain": "<IPython.core.display.HTML object>"})]),
-    "javascript output": new_code_cell("Javascript(...)", outputs=[new_output(
-        "display_data", data={"application/javascript": "window.pwned = 1"})]),
-    "svg output": new_code_cell("SVG(...)", outputs=[new_output(
-        "display_data", data={"image/svg+xml": '<svg><script>window.pwned=1</script></svg>'})]),
-    "html widget output": new_code_cell("w", outputs=[new_output(
-        "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "x"},
-                              "text/html": "<script>window.pwned = 1</script>"})]),
-    "markdown output": new_code_cell("Markdown(...)", outputs=[new_output(
-        "execute_result", data={"text/markdown": "<script>window.pwned=1</script>"}, execution_count=1)]),
-}
+
+def html_attacks():
+    """Fresh cells, one for each way a student's script (or a page takeover) could run when the formgrader,
+    feedback or JupyterLab renders it; fresh because the cleaning under test changes cells in place."""
+    return {
+        "markdown script": new_markdown_cell(
+            "My answer.\n\n<script>fetch('/api/contents/x', {method: 'PUT'})</script>"),
+        "event handler": new_markdown_cell('Deeper nets overfit. <img src="x" onerror="window.pwned = 1">'),
+        "javascript link": new_markdown_cell("[see my plot](javascript:window.pwned=1)"),
+        "reference link": new_markdown_cell("[plot][1]\n\n[1]: javascript:window.pwned=1"),
+        "frame": new_markdown_cell('<iframe srcdoc="<script>parent.pwned=1</script>"></iframe>'),
+        "svg": new_markdown_cell('<svg onload="window.pwned=1"><circle r="4"/></svg>'),
+        "form": new_markdown_cell(
+            '<form action="/hub/api/users"><button formaction="javascript:x()">Go</button></form>'),
+        "raw cell": new_raw_cell("<script>window.pwned = 1</script>"),
+        "html output": new_code_cell("display(HTML(...))", outputs=[new_output(
+            "display_data", data={
+                "text/html": '<b onmouseover="window.pwned=1">hover</b><script>window.pwned=1</script>',
+                "text/plain": "<IPython.core.display.HTML object>"})]),
+        "javascript output": new_code_cell("Javascript(...)", outputs=[new_output(
+            "display_data", data={"application/javascript": "window.pwned = 1"})]),
+        "svg output": new_code_cell("SVG(...)", outputs=[new_output(
+            "display_data", data={"image/svg+xml": '<svg><script>window.pwned=1</script></svg>'})]),
+        "html widget output": new_code_cell("w", outputs=[new_output(
+            "display_data", data={"application/vnd.jupyter.widget-view+json": {"model_id": "x"},
+                                  "text/html": "<script>window.pwned = 1</script>"})]),
+        "markdown output": new_code_cell("Markdown(...)", outputs=[new_output(
+            "execute_result", data={"text/markdown": "<script>window.pwned=1</script>"}, execution_count=1)]),
+    }
+
 
 SOLUTION_MARK = re.compile(r"### (BEGIN|END) (SOLUTION|HIDDEN TESTS)")
 COURSE = Course.at(ROOT)

@@ -28,7 +28,7 @@ from dlcourse.host.course import Course
 from dlcourse.host.nbgrader_process import nbgrader_environment
 from browsing import (NOTEBOOK, Steps, cells, close_dialog, dialog_text, is_dirty, launched, menu, open_notebook,
                       run_all_and_wait, save, set_source, validate_button)
-from submissions import HTML_ATTACKS, max_scores, new_course, open_gradebook, solution_code
+from submissions import html_attacks, max_scores, new_course, open_gradebook, solution_code
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
@@ -264,7 +264,7 @@ def test_the_formgrader_and_feedback_run_only_their_own_scripts(setting, browser
             assert not refusals(console), f"the policy refused the formgrader's own code: {refusals(console)}"
 
         notebook = nbformat.read(graded, as_version=4)
-        notebook.cells += [nbformat.from_dict(cell) for cell in HTML_ATTACKS.values()]
+        notebook.cells += list(html_attacks().values())
         nbformat.write(notebook, graded)
         with open_gradebook(course) as gradebook:   # a name the page prints: from an LMS, say
             gradebook.update_or_create_student(student, last_name="<img src=x onerror=window.pwned=1>",

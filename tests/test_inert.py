@@ -8,14 +8,15 @@ import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from dlcourse.host import inert
-from submissions import HTML_ATTACKS as ATTACKS
+from submissions import html_attacks
 
 WHAT_RUNS = ("<script", "onerror", "onload", "onmouseover", "javascript:", "<iframe", "srcdoc", "<svg", "<form",
              "formaction", "application/javascript", "widget-view")
 
 
 def test_every_attack_is_removed_and_reported():
-    notebook = new_notebook(cells=list(ATTACKS.values()))
+    attacks = html_attacks()
+    notebook = new_notebook(cells=list(attacks.values()))
     notebook.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {"m": {"state": {
         "value": "<img src=x onerror=window.pwned=1>"}}}}}
     attachment = new_markdown_cell("![plot](attachment:page.html)")
@@ -27,7 +28,7 @@ def test_every_attack_is_removed_and_reported():
     text = json.dumps(notebook).lower()
     assert not [piece for piece in WHAT_RUNS if piece in text], [piece for piece in WHAT_RUNS if piece in text]
     reported = {int(r.split()[1]) for r in reasons if r.startswith("cell ")}
-    assert reported == set(range(1, len(ATTACKS) + 2)), f"cells not reported: {reasons}"
+    assert reported == set(range(1, len(attacks) + 2)), f"cells not reported: {reasons}"
     assert "the notebook's widget state held script (removed)" in reasons
     assert "page.html" not in json.dumps(notebook.cells[-1].get("attachments", {}))
     assert "My answer." in notebook.cells[0].source, "the answer's text is lost"
@@ -69,7 +70,7 @@ def test_what_a_student_legitimately_shows_is_kept_and_not_reported():
 
 
 def test_an_output_left_with_nothing_says_what_was_removed():
-    notebook = new_notebook(cells=[ATTACKS["javascript output"].copy()])
-    inert.make_inert(nbformat.from_dict(notebook))
+    notebook = nbformat.from_dict(new_notebook(cells=[html_attacks()["javascript output"]]))
+    inert.make_inert(notebook)
     data = notebook.cells[0].outputs[0].data
     assert list(data) == ["text/plain"] and "removed" in data["text/plain"]

@@ -12,7 +12,7 @@ from nbformat.v4 import new_markdown_cell, new_notebook
 
 from dlcourse.host import script_policy
 from dlcourse.host.feedback import InertFeedbackExporter
-from submissions import HTML_ATTACKS
+from submissions import html_attacks
 
 PAGE = """<!DOCTYPE html><html><head><script>var a = "1 &amp; 2";</script>
 <script src="/static/x.js"></script><script type="application/json">{"b": 1}</script></head>
@@ -52,7 +52,7 @@ def test_the_bare_notebook_keeps_nothing_of_the_students():
 def test_feedback_allows_none_of_a_students_scripts():
     exporter = InertFeedbackExporter(template_name="feedback", extra_template_basedirs=[TEMPLATES],
                                      extra_template_paths=[BOOTSTRAP])
-    notebook = nbformat.from_dict(new_notebook(cells=[cell.copy() for cell in HTML_ATTACKS.values()]))
+    notebook = nbformat.from_dict(new_notebook(cells=list(html_attacks().values())))
     resources = {"nbgrader": {"notebook": "a1", "score": 1, "max_score": 2, "late_penalty": 0}}
     html, _ = exporter.from_notebook_node(notebook, resources)
     head = html[html.index("<head"):]
