@@ -8,6 +8,8 @@ import inside a Jupyter kernel. It ships in the student edition.
 - :mod:`dlcourse.plotting` -- training and validation curves.
 - :mod:`dlcourse.results` -- record a notebook's key metrics.
 - :mod:`dlcourse.grading` -- helpers for autograder test cells.
+- :mod:`dlcourse.jupyter` -- the course's kernel and JupyterLab settings.
+- :mod:`dlcourse.memory_notice` -- on the hub, why the last kernel stopped.
 
 The host side, for instructors and CI (runner, bands, grading pipeline,
 command line), is the subpackage :mod:`dlcourse.host`.

@@ -32,6 +32,9 @@ INSTRUCTOR_SERVER_EXTENSIONS = ("nbgrader.server_extensions.formgrader",)
 # The course's own: the formgrader's Autograde button grades in the sandbox (dlcourse/host/formgrader.py).
 SANDBOXED_AUTOGRADE = "dlcourse.host.formgrader"
 
+# On the hub, every kernel says when the memory limit stopped the last one.
+HUB_KERNEL_EXTENSION = "dlcourse.memory_notice"
+
 LAB_SETTINGS = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false", "checkForUpdates": False}}
 
 
@@ -41,6 +44,15 @@ def kernelspec():
     return {"argv": ["python", "-m", "ipykernel_launcher", "-f", "{connection_file}"],
             "display_name": KERNEL_DISPLAY_NAME, "language": "python", "env": KERNEL_ENVIRONMENT,
             "metadata": {"debugger": True}}
+
+
+def hub_kernelspec():
+    """Return the kernel's ``kernel.json`` on the course's hub: the same
+    kernel, which also says when the hub's memory limit stopped the last one
+    (:mod:`dlcourse.memory_notice`)."""
+    spec = kernelspec()
+    spec["argv"] = [*spec["argv"], f"--ext={HUB_KERNEL_EXTENSION}"]
+    return spec
 
 
 def notebook_kernelspec():

@@ -11,6 +11,10 @@ environment, with defaults for a course server:
     DLCOURSE_HUB_API_URL, DLCOURSE_PROXY_API_URL   the hub's and the proxy's
                        internal APIs (default http://127.0.0.1:8081 and :8001)
     DLCOURSE_IDLE_MINUTES   a server idle this long is stopped (default 60)
+    DLCOURSE_MEMORY_LIMIT   each person's memory, server and kernels together
+                       (default: dlcourse/host/limits.py; 0: no groups, no limits)
+    DLCOURSE_CPU_LIMIT      each person's CPU cap in cores (default none:
+                       an equal share of the machine each)
     KERAS_BACKEND      the Keras backend of every server, kernel and grading
                        (`make hub KERAS_BACKEND=jax`; default tensorflow)
 
@@ -24,7 +28,7 @@ import sys
 from pathlib import Path
 
 from dlcourse.datasets import files
-from dlcourse.host import backends, hub, receipts
+from dlcourse.host import backends, hub, limits, receipts
 from dlcourse.host.course import Course
 
 c = get_config()  # noqa: F821 -- provided by JupyterHub when it loads this file
@@ -51,12 +55,20 @@ c.PAMAuthenticator.open_sessions = False
 # the hub runs can log in at once, without a restart.
 c.LocalAuthenticator.allowed_groups = {hub.STAFF_GROUP, hub.STUDENT_GROUP}
 
-# Each user's server and kernels run as that user, from the course's environment.
-c.JupyterHub.spawner_class = "localprocess"
+# Each user's server and kernels run as that user, from the course's environment,
+# in a control group of their own: a memory limit and an equal CPU share
+# (dlcourse/host/limits.py). The hub's kernelspec says when the limit stopped a kernel.
+LIMITS = limits.configured()
+if LIMITS:
+    c.JupyterHub.spawner_class = limits.LimitedSpawner
+    c.Spawner.mem_limit, c.Spawner.cpu_limit = LIMITS
+else:
+    c.JupyterHub.spawner_class = "localprocess"
 c.Spawner.default_url = "/lab"
 c.Spawner.disable_user_config = True  # a student's ~/.jupyter cannot switch the instructor's tools back on
 c.Spawner.environment = {files.DATA_DIR_VARIABLE: str(files.data_dir() or files.SHARED_DATA_DIR),
-                         backends.VARIABLE: backends.require(backends.chosen())}
+                         backends.VARIABLE: backends.require(backends.chosen()),
+                         "JUPYTER_PATH": str(HUB.jupyter_path)}
 
 
 def pre_spawn_hook(spawner):

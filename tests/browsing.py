@@ -27,6 +27,7 @@ def menu(page, *labels):
 
 
 def open_notebook(page, path):
+    page.wait_for_function("() => window.jupyterapp.commands.hasCommand('docmanager:open')", timeout=120_000)
     page.evaluate("path => window.jupyterapp.commands.execute('docmanager:open', {path})", path)
     page.wait_for_function(
         """path => { const w = window.jupyterapp.shell.currentWidget;

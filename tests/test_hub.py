@@ -28,16 +28,18 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from jupyterhub.traitlets import ByteSpecification
 from nbgrader.utils import parse_utc
 
 from conftest import ROOT, free_port
 from dlcourse.datasets import files
-from dlcourse.host import edition, exchange, hub, instructor, receipts
+from dlcourse.host import edition, exchange, hub, instructor, limits, receipts
 from dlcourse.host.course import Course
 from dlcourse.host.nbgrader_process import nbgrader_environment
+from dlcourse import jupyter, memory_notice
 from submissions import hidden_test_lines, max_scores, open_gradebook, solution_code
-from browsing import (Steps, cells, close_dialog, dialog_text, launched, menu, open_notebook, save, set_source,
-                      validate_button)
+from browsing import (NOTEBOOK, Steps, cells, close_dialog, dialog_text, launched, menu, open_notebook, save,
+                      set_source, validate_button)
 
 pytestmark = [pytest.mark.slow, pytest.mark.hub,
               pytest.mark.skipif(os.geteuid() != 0, reason="makes Unix accounts and logs in through PAM: needs root")]
@@ -141,6 +143,7 @@ def running_hub():
         people.append(receipts.ACCOUNT)   # made by the set-up: removed after, as the people are
     groups_made = [g for g in (hub.STAFF_GROUP, hub.STUDENT_GROUP)
                    if subprocess.run(["getent", "group", g], capture_output=True).returncode != 0]
+    parent_made = not (limits.CGROUP_ROOT / limits.CONTROLLERS[0] / limits.PARENT).exists()
     base = Path(tempfile.mkdtemp(prefix="dlcourse-hub-test-", dir="/srv" if Path("/srv").is_dir() else None))
     os.chmod(base, 0o755)  # students pass through to the course's environment
     process, log = None, base / "jupyterhub.log"
@@ -178,9 +181,16 @@ def running_hub():
             if proxy and Path(f"/proc/{proxy}").exists():
                 stray = proxy
                 os.kill(proxy, 9)
+        groups_left = [name for name in people if any(f.exists() for f in limits.group_folders(name))]
         remove_people(people, groups_made)
         shutil.rmtree(base, ignore_errors=True)
+        for name in groups_left:
+            limits.remove_group(name)
+        if parent_made:
+            for controller in limits.CONTROLLERS:
+                limits.remove_folder(limits.CGROUP_ROOT / controller / limits.PARENT)
         assert stray is None, f"the hub stopped, but its proxy (pid {stray}) ran on"
+        assert not groups_left, f"the hub stopped, but left the groups of {groups_left}"
 
 
 @pytest.fixture(scope="module")
@@ -679,6 +689,108 @@ print(json.dumps(results))
     stamp = parse_utc((submitted / BEN / A1 / "timestamp.txt").read_text())
     assert stamp > datetime.fromisoformat(received).replace(tzinfo=None), (stamp, received)
     assert "held for review" in done.stderr
+
+
+def server_group(name):
+    """Return the folders of the memory and cpu groups that ``name``'s Jupyter server runs in."""
+    pid = subprocess.run(["pgrep", "-u", name, "-f", "jupyterhub-singleuser"], capture_output=True, text=True)
+    assert pid.returncode == 0, f"{name} has no running server"
+    lines = Path(f"/proc/{pid.stdout.split()[0]}/cgroup").read_text().splitlines()
+    groups = {controller: path for _, controllers, path in (line.split(":", 2) for line in lines)
+              for controller in controllers.split(",")}
+    return {c: limits.CGROUP_ROOT / c / groups[c].lstrip("/") for c in limits.CONTROLLERS}
+
+
+def memory_stops(folder):
+    return int(dict(line.split() for line in (folder / "memory.oom_control").read_text().splitlines())["oom_kill"])
+
+
+def write_notebook(name, file_name, sources):
+    """Write a notebook of code cells into ``name``'s course folder, as ``name``."""
+    notebook = json.dumps({"cells": [{"cell_type": "code", "source": s, "metadata": {}, "outputs": [],
+                                      "execution_count": None} for s in sources],
+                           "metadata": {"kernelspec": jupyter.notebook_kernelspec()}, "nbformat": 4,
+                           "nbformat_minor": 5})
+    path = Path(pwd.getpwnam(name).pw_dir) / "course" / file_name
+    as_user(name, f"open({str(path)!r}, 'w').write({notebook!r})\nprint('null')")
+    return path.name
+
+
+def in_a_fresh_workspace(page, term, name):
+    """Reload ``name``'s JupyterLab in an empty workspace (nothing the earlier tests opened); return the page."""
+    page.goto(f"{term['url']}/user/{name}/lab/workspaces/{name}-fresh?reset")
+    page.wait_for_function("() => window.jupyterapp && window.jupyterapp.commands.hasCommand('docmanager:open')",
+                           timeout=120_000)
+    return page
+
+
+def run_cell(page, index):
+    """Run cell ``index`` of the notebook in front, as Shift+Enter would, without waiting."""
+    page.evaluate(f"i => {{ {NOTEBOOK}.content.activeCellIndex = i; "
+                  "return window.jupyterapp.commands.execute('notebook:run-cell'); }", index)
+
+
+def wait_for_cell(page, index, timeout_ms):
+    """Wait until cell ``index`` has run; return its outputs."""
+    page.wait_for_function(f"""i => {{ const w = {NOTEBOOK};
+        return w.content.model.sharedModel.cells[i].execution_count !== null
+               && w.sessionContext.session.kernel.status === 'idle'; }}""", arg=index, timeout=timeout_ms)
+    return cells(page)[index]["outputs"]
+
+
+def test_a_kernel_past_the_memory_limit_is_stopped_and_told_why_while_others_work_on(term, browser):
+    """Each person's server runs in a group of their own, with the hub's memory
+    limit and CPU share. ana's kernel allocating past the limit is stopped,
+    and the new kernel tells her why in the next cell she runs, while ben's
+    kernel, mid-cell, finishes untouched. ana can neither raise her limit nor
+    leave her group."""
+    limit = ByteSpecification().validate(None, limits.configured()[0])
+    pages = {name: in_a_fresh_workspace(log_in(browser, term, name), term, name) for name in (ANA, BEN)}
+    groups = {name: server_group(name) for name in pages}
+    for name, group in groups.items():
+        assert group == dict(zip(limits.CONTROLLERS, limits.group_folders(name))), f"{name}'s server: {group}"
+        assert int((group["memory"] / "memory.limit_in_bytes").read_text()) == limit
+        assert int((group["cpu"] / "cpu.shares").read_text()) == limits.LimitedSpawner.cpu_shares.default_value
+    ana, ben = pages[ANA], pages[BEN]
+    hog = write_notebook(ANA, "memory.ipynb", [f"import numpy as np\nhog = np.ones({limit + 2**30} // 8)",
+                                               "print('after')"])
+    steady = write_notebook(BEN, "steady.ipynb", ["import time\nstart = time.time()\n"
+                                                  "while time.time() - start < 20:\n    total = sum(range(10_000))\n"
+                                                  "print(total)"])
+    with STEPS.step(ben, "a-student-runs-a-long-cell-while-another-exceeds-her-memory"):
+        open_notebook(ben, steady)
+        kernel = ben.evaluate(f"() => {NOTEBOOK}.sessionContext.session.kernel.id")
+        run_cell(ben, 0)
+    with STEPS.step(ana, "a-kernel-past-the-memory-limit-is-stopped-and-the-student-told-why"):
+        open_notebook(ana, hog)
+        run_cell(ana, 0)
+        assert "died" in dialog_text(ana, 120_000)   # JupyterLab's own: the kernel restarts
+        close_dialog(ana)
+        ana.wait_for_function(f"() => {NOTEBOOK}.sessionContext.session.kernel.status === 'idle'", timeout=120_000)
+        run_cell(ana, 1)
+        outputs = wait_for_cell(ana, 1, 60_000)
+    told = "".join(o.get("text", "") for o in outputs if o.get("name") == "stderr")
+    assert memory_notice.message(limit) in told, f"ana was not told why: {outputs}"
+    assert "after" in "".join(o.get("text", "") for o in outputs), outputs
+    assert memory_stops(groups[ANA]["memory"]) == 1 and memory_stops(groups[BEN]["memory"]) == 0
+    finished = wait_for_cell(ben, 0, 120_000)
+    assert "".join(o.get("text", "") for o in finished).strip() == "49995000", f"ben's cell: {finished}"
+    assert ben.evaluate(f"() => {NOTEBOOK}.sessionContext.session.kernel.id") == kernel, "ben's kernel restarted"
+    run_cell(ana, 1)
+    again = wait_for_cell(ana, 1, 60_000)
+    assert "stderr" not in json.dumps(again), f"ana was told twice: {again}"
+
+    escapes = "import json\nresults = {}\n" + "".join(
+        f"try:\n    open({str(path)!r}, 'w').write({value!r})\n    results[{what!r}] = 'SUCCEEDED'\n"
+        f"except OSError as error:\n    results[{what!r}] = str(error)\n"
+        for what, path, value in (
+            ("raise her limit", groups[ANA]["memory"] / "memory.limit_in_bytes", str(4 * limit)),
+            ("leave her group", limits.CGROUP_ROOT / "memory" / "cgroup.procs", "0"),
+            ("move to the parent", limits.CGROUP_ROOT / "memory" / limits.PARENT / "tasks", "0"),
+            ("join ben's group", groups[BEN]["memory"] / "tasks", "0"))) + "print(json.dumps(results))"
+    tried = as_user(ANA, escapes)
+    assert not [what for what, outcome in tried.items() if outcome == "SUCCEEDED"], tried
+    assert int((groups[ANA]["memory"] / "memory.limit_in_bytes").read_text()) == limit
 
 
 def test_the_hubs_services_run_as_their_own_unprivileged_accounts(term):

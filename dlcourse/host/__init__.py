@@ -20,11 +20,15 @@ leaves this package out.
 - :mod:`dlcourse.host.watch` -- inside that sandbox: report the kernel's attempts on other files.
 - :mod:`dlcourse.host.merge` -- the trusted merge of scores into the gradebook.
 - :mod:`dlcourse.host.cheats` -- find code that tampers with its grading.
+- :mod:`dlcourse.host.inert` -- student-made HTML made inert in the graded copy.
+- :mod:`dlcourse.host.script_policy` -- the Content-Security-Policy of pages that show student work.
 - :mod:`dlcourse.host.feedback` -- feedback without the hidden tests.
 - :mod:`dlcourse.host.edition` -- write the student edition.
 - :mod:`dlcourse.host.hub` -- a hub's accounts, folders and permissions, from the roster.
+- :mod:`dlcourse.host.limits` -- each person's memory limit and CPU share on the hub.
 - :mod:`dlcourse.host.exchange` -- nbgrader's exchange, closed between students.
-- :mod:`dlcourse.host.formgrader` -- the formgrader's Autograde button, sandboxed.
+- :mod:`dlcourse.host.receipts` -- the exchange's receipts: who submitted, when, what.
+- :mod:`dlcourse.host.formgrader` -- the formgrader: sandboxed Autograde, pages under the script policy.
 - :mod:`dlcourse.host.grades` -- grades out to Canvas and Moodle, with the late rule.
 """
 

@@ -18,6 +18,7 @@ The hub folder (``--hub-dir``):
                   receipts (dlcourse.host.receipts), written by their own account
     edition/      the student edition, copied into each new student's home
     jupyter/student, jupyter/staff    each role's Jupyter configuration
+    jupyter/data  the hub's kernelspec (on every server's JUPYTER_PATH)
 
 Roles (:func:`lock_course`): the course directory is root's, and the staff
 group reads it; the staff write only the folders grading needs
@@ -45,8 +46,9 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 
 from ..datasets import files
-from ..jupyter import INSTRUCTOR_LAB_EXTENSIONS, INSTRUCTOR_SERVER_EXTENSIONS, SANDBOXED_AUTOGRADE
-from . import edition, exchange, receipts
+from ..jupyter import (INSTRUCTOR_LAB_EXTENSIONS, INSTRUCTOR_SERVER_EXTENSIONS, KERNEL_NAME, SANDBOXED_AUTOGRADE,
+                       hub_kernelspec)
+from . import edition, exchange, limits, receipts
 from .course import Course
 from .errors import UserError
 
@@ -203,6 +205,7 @@ class HubDir:
         self.edition = self.root / "edition"
         self.student_config = self.root / "jupyter" / "student"
         self.staff_config = self.root / "jupyter" / "staff"
+        self.jupyter_path = self.root / "jupyter" / "data"
         self.new_accounts = self.state / NEW_ACCOUNTS
         self.pid_file = self.state / "jupyterhub.pid"   # JupyterHub writes it, and removes it when it stops
 
@@ -219,6 +222,7 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
         HubError: not run as root, a bad roster, an account of the roster's
             that cannot be the course's (:func:`check_accounts`), or a course,
             Python or dataset folder that students cannot reach.
+        limits.LimitsError: a bad limit, or the machine cannot enforce the limits.
     """
     if os.geteuid() != 0:
         raise HubError("Setting up the hub makes Unix accounts and needs root. Fix: sudo make hub.")
@@ -237,6 +241,8 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
     check_links(layout, writable)
     data = files.data_dir() or files.SHARED_DATA_DIR
     check_open_to_all(data / "MANIFEST.json", "the dataset files", f"chmod -R o+rX {data}")
+    if limits.configured():
+        limits.check_machine()
     hub = HubDir(hub_dir, layout.course_id)
     staff_gid = ensure_group(STAFF_GROUP)
     ensure_group(STUDENT_GROUP)
@@ -667,6 +673,7 @@ def write_role_configs(hub, course):
                            # The formgrader is a frame inside JupyterLab: allow framing by the same origin only.
                            "tornado_settings": {"headers": {"Content-Security-Policy": "frame-ancestors 'self'"}}}},
             indent=1),
+        hub.jupyter_path / "kernels" / KERNEL_NAME / "kernel.json": json.dumps(hub_kernelspec(), indent=1),
     }
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
