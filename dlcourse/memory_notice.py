@@ -7,10 +7,11 @@ The hub's kernelspec loads this IPython extension into every kernel
 (``--ext=dlcourse.memory_notice``): when the person's memory group has
 stopped a process since the last kernel started, the first cell run in the
 new kernel says what happened and what to do. Elsewhere (a laptop, CI, the
-grading sandbox) it does nothing.
+grading sandbox, a kernel that papermill or Validate starts) it does nothing.
 """
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -18,6 +19,8 @@ from jupyter_core.paths import jupyter_runtime_dir
 
 MEMORY_HIERARCHY = Path("/sys/fs/cgroup/memory")
 RECORD = "dlcourse-memory-stops.json"
+# Set by Jupyter Server for the kernels it starts for a notebook or console in JupyterLab.
+SESSION_VARIABLE = "JPY_SESSION_NAME"
 GB = 1024 ** 3
 
 
@@ -64,6 +67,8 @@ def stops_unseen(group, record):
 def load_ipython_extension(ipython):
     """Print :func:`message` before the first cell the kernel runs, if the
     person's memory limit stopped a kernel since the last one started; return None."""
+    if not os.environ.get(SESSION_VARIABLE):   # papermill's, Validate's, a script's: no student reads it
+        return
     group = own_group()
     if group is None or not stops_unseen(group, Path(jupyter_runtime_dir()) / RECORD):
         return

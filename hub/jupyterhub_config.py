@@ -73,9 +73,14 @@ c.Spawner.environment = {files.DATA_DIR_VARIABLE: str(files.data_dir() or files.
 
 def pre_spawn_hook(spawner):
     """Students start in their copy of the student edition, with the
-    student configuration; staff start in the course directory, with the
-    staff configuration, and share files through their group (umask 007)."""
-    if spawner.user.name in hub.group_members(hub.STAFF_GROUP):
+    student configuration and the hub's limits; staff start in the course
+    directory, with the staff configuration, share files through their group
+    (umask 007), and have only an equal CPU share: grading limits each
+    submission's memory itself, and runs several at once."""
+    staff = spawner.user.name in hub.group_members(hub.STAFF_GROUP)
+    if LIMITS:
+        spawner.share_only = staff
+    if staff:
         spawner.environment["JUPYTER_CONFIG_PATH"] = str(HUB.staff_config)
         spawner.environment[hub.ROSTER_VARIABLE] = str(ROSTER)  # for the grades' downloads
         spawner.notebook_dir = str(COURSE)
@@ -105,7 +110,7 @@ RECEIPTS = {
 IDLE_MINUTES = int(os.environ.get("DLCOURSE_IDLE_MINUTES", "60"))
 CULLER = {
     "name": "idle-culler",
-    "user": "nobody",
+    "user": hub.CULLER_ACCOUNT,
     "cwd": "/",
     "command": [sys.executable, "-m", "jupyterhub_idle_culler", f"--timeout={IDLE_MINUTES * 60}",
                 f"--cull-every={max(60, IDLE_MINUTES * 60 // 10)}"],

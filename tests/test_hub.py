@@ -139,8 +139,9 @@ def running_hub():
     people = [row[0] for row in LONGER_ROSTER] + NEVER_MADE
     taken = [n for n in people if n in {p.pw_name for p in pwd.getpwall()}]
     assert not taken, f"accounts {taken} exist already (a test run killed midway?). Fix: userdel -r them."
-    if receipts.ACCOUNT not in {p.pw_name for p in pwd.getpwall()}:
-        people.append(receipts.ACCOUNT)   # made by the set-up: removed after, as the people are
+    accounts = {p.pw_name for p in pwd.getpwall()}
+    # Made by the set-up: removed after, as the people are.
+    people += [a for a in (receipts.ACCOUNT, hub.UNPRIVILEGED, hub.CULLER_ACCOUNT) if a not in accounts]
     groups_made = [g for g in (hub.STAFF_GROUP, hub.STUDENT_GROUP)
                    if subprocess.run(["getent", "group", g], capture_output=True).returncode != 0]
     parent_made = not (limits.CGROUP_ROOT / limits.CONTROLLERS[0] / limits.PARENT).exists()
@@ -181,16 +182,17 @@ def running_hub():
             if proxy and Path(f"/proc/{proxy}").exists():
                 stray = proxy
                 os.kill(proxy, 9)
-        groups_left = [name for name in people if any(f.exists() for f in limits.group_folders(name))]
+        running = {name: pids for name in people
+                   if (pids := [p for f in limits.group_folders(name) for p in limits.processes(f)])}
         remove_people(people, groups_made)
         shutil.rmtree(base, ignore_errors=True)
-        for name in groups_left:
+        for name in people:
             limits.remove_group(name)
         if parent_made:
             for controller in limits.CONTROLLERS:
                 limits.remove_folder(limits.CGROUP_ROOT / controller / limits.PARENT)
         assert stray is None, f"the hub stopped, but its proxy (pid {stray}) ran on"
-        assert not groups_left, f"the hub stopped, but left the groups of {groups_left}"
+        assert not running, f"the hub stopped, but these processes ran on in people's groups: {running}"
 
 
 @pytest.fixture(scope="module")
@@ -691,11 +693,16 @@ print(json.dumps(results))
     assert "held for review" in done.stderr
 
 
-def server_group(name):
-    """Return the folders of the memory and cpu groups that ``name``'s Jupyter server runs in."""
+def server_pid(name):
+    """Return the process id of ``name``'s Jupyter server."""
     pid = subprocess.run(["pgrep", "-u", name, "-f", "jupyterhub-singleuser"], capture_output=True, text=True)
     assert pid.returncode == 0, f"{name} has no running server"
-    lines = Path(f"/proc/{pid.stdout.split()[0]}/cgroup").read_text().splitlines()
+    return int(pid.stdout.split()[0])
+
+
+def server_group(name):
+    """Return the folders of the groups (one per controller) that ``name``'s Jupyter server runs in."""
+    lines = Path(f"/proc/{server_pid(name)}/cgroup").read_text().splitlines()
     groups = {controller: path for _, controllers, path in (line.split(":", 2) for line in lines)
               for controller in controllers.split(",")}
     return {c: limits.CGROUP_ROOT / c / groups[c].lstrip("/") for c in limits.CONTROLLERS}
@@ -738,12 +745,30 @@ def wait_for_cell(page, index, timeout_ms):
     return cells(page)[index]["outputs"]
 
 
+# What ana's kernel tries, from inside her group: each must fail. It also leaves a process
+# of its own behind, detached, for when her server dies.
+ESCAPES = {"raise her limit": "{memory}/memory.limit_in_bytes", "lift her process limit": "{pids}/pids.max",
+           "leave her group": "{top}/cgroup.procs", "move to the parent group": "{top}/{parent}/tasks",
+           "join ben's group": "{ben}/tasks"}
+FROM_THE_KERNEL = """import json, subprocess
+results = {{}}
+for what, path in {escapes}.items():
+    try:
+        open(path, 'w').write('max' if 'pids' in path else '0')
+        results[what] = 'SUCCEEDED'
+    except OSError as error:
+        results[what] = str(error)
+results['left behind'] = subprocess.Popen(['sleep', '600'], start_new_session=True).pid
+print(json.dumps(results))"""
+
+
 def test_a_kernel_past_the_memory_limit_is_stopped_and_told_why_while_others_work_on(term, browser):
     """Each person's server runs in a group of their own, with the hub's memory
-    limit and CPU share. ana's kernel allocating past the limit is stopped,
-    and the new kernel tells her why in the next cell she runs, while ben's
-    kernel, mid-cell, finishes untouched. ana can neither raise her limit nor
-    leave her group."""
+    limit, CPU share and process limit. ana's kernel allocating past the
+    limit is stopped, and the new kernel tells her why in the next cell she
+    runs (once: not after a restart), while ben's kernel, mid-cell, finishes
+    untouched. From her kernel, ana can neither raise her limits nor leave
+    her group; when her server dies, what she left running is stopped."""
     limit = ByteSpecification().validate(None, limits.configured()[0])
     pages = {name: in_a_fresh_workspace(log_in(browser, term, name), term, name) for name in (ANA, BEN)}
     groups = {name: server_group(name) for name in pages}
@@ -751,9 +776,18 @@ def test_a_kernel_past_the_memory_limit_is_stopped_and_told_why_while_others_wor
         assert group == dict(zip(limits.CONTROLLERS, limits.group_folders(name))), f"{name}'s server: {group}"
         assert int((group["memory"] / "memory.limit_in_bytes").read_text()) == limit
         assert int((group["cpu"] / "cpu.shares").read_text()) == limits.LimitedSpawner.cpu_shares.default_value
+        assert int((group["pids"] / "pids.max").read_text()) == limits.LimitedSpawner.max_processes.default_value
+    log_in(browser, term, INSTRUCTOR)
+    staff = server_group(INSTRUCTOR)   # grading limits each submission itself, and runs several at once
+    assert (staff["pids"] / "pids.max").read_text().strip() == "max"
+    assert int((staff["memory"] / "memory.limit_in_bytes").read_text()) > 2 ** 60, "the staff's memory is limited"
+    assert int((staff["cpu"] / "cpu.shares").read_text()) == limits.LimitedSpawner.cpu_shares.default_value
     ana, ben = pages[ANA], pages[BEN]
+    escapes = {what: path.format(memory=groups[ANA]["memory"], pids=groups[ANA]["pids"], ben=groups[BEN]["memory"],
+                                 top=limits.CGROUP_ROOT / "memory", parent=limits.PARENT)
+               for what, path in ESCAPES.items()}
     hog = write_notebook(ANA, "memory.ipynb", [f"import numpy as np\nhog = np.ones({limit + 2**30} // 8)",
-                                               "print('after')"])
+                                               "print('after')", FROM_THE_KERNEL.format(escapes=escapes)])
     steady = write_notebook(BEN, "steady.ipynb", ["import time\nstart = time.time()\n"
                                                   "while time.time() - start < 20:\n    total = sum(range(10_000))\n"
                                                   "print(total)"])
@@ -776,21 +810,26 @@ def test_a_kernel_past_the_memory_limit_is_stopped_and_told_why_while_others_wor
     finished = wait_for_cell(ben, 0, 120_000)
     assert "".join(o.get("text", "") for o in finished).strip() == "49995000", f"ben's cell: {finished}"
     assert ben.evaluate(f"() => {NOTEBOOK}.sessionContext.session.kernel.id") == kernel, "ben's kernel restarted"
+
+    ana.evaluate(f"() => {NOTEBOOK}.sessionContext.session.kernel.restart()")   # a new kernel process
+    ana.wait_for_function(f"() => {NOTEBOOK}.sessionContext.session.kernel.status === 'idle'", timeout=120_000)
     run_cell(ana, 1)
     again = wait_for_cell(ana, 1, 60_000)
-    assert "stderr" not in json.dumps(again), f"ana was told twice: {again}"
+    assert "stderr" not in json.dumps(again), f"ana was told again by a kernel after the one that told her: {again}"
 
-    escapes = "import json\nresults = {}\n" + "".join(
-        f"try:\n    open({str(path)!r}, 'w').write({value!r})\n    results[{what!r}] = 'SUCCEEDED'\n"
-        f"except OSError as error:\n    results[{what!r}] = str(error)\n"
-        for what, path, value in (
-            ("raise her limit", groups[ANA]["memory"] / "memory.limit_in_bytes", str(4 * limit)),
-            ("leave her group", limits.CGROUP_ROOT / "memory" / "cgroup.procs", "0"),
-            ("move to the parent", limits.CGROUP_ROOT / "memory" / limits.PARENT / "tasks", "0"),
-            ("join ben's group", groups[BEN]["memory"] / "tasks", "0"))) + "print(json.dumps(results))"
-    tried = as_user(ANA, escapes)
+    run_cell(ana, 2)
+    tried = json.loads("".join(o.get("text", "") for o in wait_for_cell(ana, 2, 60_000)))
+    left_behind = tried.pop("left behind")
     assert not [what for what, outcome in tried.items() if outcome == "SUCCEEDED"], tried
     assert int((groups[ANA]["memory"] / "memory.limit_in_bytes").read_text()) == limit
+    assert left_behind in limits.processes(groups[ANA]["pids"]), "ana's detached process is not in her group"
+    os.kill(server_pid(ANA), 9)   # her server dies; the hub sees it at its next poll
+    for _ in range(180):
+        if not Path(f"/proc/{left_behind}").exists():
+            break
+        time.sleep(0.5)
+    assert not Path(f"/proc/{left_behind}").exists(), "what ana left running outlived her server"
+    assert not limits.processes(groups[ANA]["memory"]), limits.processes(groups[ANA]["memory"])
 
 
 def test_the_hubs_services_run_as_their_own_unprivileged_accounts(term):
@@ -798,7 +837,7 @@ def test_the_hubs_services_run_as_their_own_unprivileged_accounts(term):
     listed = subprocess.run(["ps", "-ww", "-eo", "user:32,args"], capture_output=True, text=True, check=True).stdout
     users = {what: [line.split()[0] for line in listed.splitlines() if what in line and "ps -eo" not in line]
              for what in ("dlcourse receipts", "jupyterhub_idle_culler")}
-    assert users == {"dlcourse receipts": [receipts.ACCOUNT], "jupyterhub_idle_culler": ["nobody"]}, listed
+    assert users == {"dlcourse receipts": [receipts.ACCOUNT], "jupyterhub_idle_culler": [hub.CULLER_ACCOUNT]}, listed
 
 
 def test_a_ta_cannot_change_what_root_runs_or_trusts(term):
@@ -846,7 +885,7 @@ print(json.dumps(results))
         done = subprocess.run([sys.executable, "-m", "dlcourse", "hub-setup", "--course", str(course), "--roster",
                                str(term["roster"]), "--hub-dir", str(term["hub"].root)], capture_output=True, text=True)
         assert done.returncode != 0 and "Traceback" not in done.stderr, done.stdout + done.stderr
-        assert "as nobody, failed" in done.stderr and planted.name in done.stderr, done.stderr
+        assert f"as {hub.UNPRIVILEGED}, failed" in done.stderr and planted.name in done.stderr, done.stderr
         after = secret.stat()
         assert (after.st_uid, after.st_gid, after.st_mode) == (before.st_uid, before.st_gid, before.st_mode), \
             "make hub changed root's file through the TA's link"

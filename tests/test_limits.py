@@ -10,14 +10,17 @@ from dlcourse import memory_notice
 from dlcourse.host import limits
 
 
-def test_the_settings_put_swap_after_memory_and_cap_cpu_only_when_asked(monkeypatch, tmp_path):
+def test_the_settings_never_put_swap_below_memory_and_clear_what_is_not_asked(monkeypatch, tmp_path):
     (tmp_path / "memory").mkdir()
     (tmp_path / "memory" / "memory.memsw.limit_in_bytes").touch()
     monkeypatch.setattr(limits, "CGROUP_ROOT", tmp_path)
-    assert list(limits.settings(2**30, None, 1024).items()) == [
-        ("cpu.shares", 1024), ("memory.limit_in_bytes", 2**30), ("memory.memsw.limit_in_bytes", 2**30)]
-    capped = limits.settings(None, 1.5, 512)
-    assert capped == {"cpu.shares": 512, "cpu.cfs_period_us": 100_000, "cpu.cfs_quota_us": 150_000}
+    values = limits.settings(2**30, None, 1024, 4096)
+    assert values[-3:] == [("memory.memsw.limit_in_bytes", -1), ("memory.limit_in_bytes", 2**30),
+                           ("memory.memsw.limit_in_bytes", 2**30)], "a kept group's lower swap limit would refuse"
+    assert dict(values[:4]) == {"cpu.shares": 1024, "cpu.cfs_period_us": 100_000, "cpu.cfs_quota_us": -1,
+                                "pids.max": 4096}
+    staff = dict(limits.settings(None, 1.5, 512, None))
+    assert (staff["memory.limit_in_bytes"], staff["cpu.cfs_quota_us"], staff["pids.max"]) == (-1, 150_000, "max")
 
 
 def test_the_configured_limits_come_from_the_environment():
@@ -38,7 +41,7 @@ def test_a_machine_without_the_controllers_is_refused_with_the_fix(monkeypatch, 
     (tmp_path / "memory").mkdir()
     (tmp_path / "memory" / "cgroup.procs").touch()
     monkeypatch.setattr(limits, "CGROUP_ROOT", tmp_path)
-    with pytest.raises(limits.LimitsError, match="cgroup v1's cpu controller") as refused:
+    with pytest.raises(limits.LimitsError, match="cgroup v1 controllers cpu, pids, mounted") as refused:
         limits.check_machine()
     assert "jupyterhub-systemdspawner" in str(refused.value) and f"{limits.MEMORY_VARIABLE}=0" in str(refused.value)
 
@@ -73,6 +76,12 @@ def test_each_stop_is_told_once_and_a_new_group_starts_from_nothing(tmp_path):
     record.write_text("not json")
     assert memory_notice.stops_unseen(fake_group(tmp_path / "other", 2), record) == 2
     assert json.loads(record.read_text())["stops"] == 2
+
+
+def test_only_a_kernel_jupyterlab_started_tells(monkeypatch):
+    monkeypatch.delenv(memory_notice.SESSION_VARIABLE, raising=False)
+    monkeypatch.setattr(memory_notice, "own_group", lambda: pytest.fail("papermill's kernel looked for a notice"))
+    memory_notice.load_ipython_extension(None)
 
 
 def test_the_notice_names_the_limit_and_what_to_do():

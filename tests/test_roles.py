@@ -7,6 +7,7 @@ import os
 import pwd
 import shutil
 import stat
+import subprocess
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -100,21 +101,31 @@ def open_folder():
     shutil.rmtree(folder)
 
 
+@pytest.fixture
+def setup_account():
+    """The account make hub writes as (made for the test if missing, and removed after)."""
+    made = hub.UNPRIVILEGED not in {p.pw_name for p in pwd.getpwall()}
+    hub.ensure_system_account(hub.UNPRIVILEGED)
+    yield pwd.getpwnam(hub.UNPRIVILEGED)
+    if made:
+        subprocess.run(["userdel", hub.UNPRIVILEGED], check=True)
+
+
 @needs_root
-def test_a_function_run_as_an_account_writes_as_it_and_its_error_is_named(open_folder):
+def test_a_function_run_as_an_account_writes_as_it_and_its_error_is_named(open_folder, setup_account):
     tmp_path = open_folder
-    nobody = pwd.getpwnam(hub.UNPRIVILEGED)
+    account = setup_account
     staff_gid = os.getgid()
     out = tmp_path / "out"
     out.mkdir()
-    shutil.chown(out, nobody.pw_uid)
-    hub.as_account(hub.UNPRIVILEGED, staff_gid, 0o027, (out / "made").write_text, "by nobody")
+    shutil.chown(out, account.pw_uid)
+    hub.as_account(hub.UNPRIVILEGED, staff_gid, 0o027, (out / "made").write_text, "by the set-up's account")
     made = (out / "made").stat()
-    assert (made.st_uid, made.st_gid, stat.S_IMODE(made.st_mode)) == (nobody.pw_uid, staff_gid, 0o640)
+    assert (made.st_uid, made.st_gid, stat.S_IMODE(made.st_mode)) == (account.pw_uid, staff_gid, 0o640)
     secret = tmp_path / "secret"
     secret.write_text("root's")
     secret.chmod(0o600)
-    with pytest.raises(hub.HubError, match=r"as nobody, failed: PermissionError.*secret"):
+    with pytest.raises(hub.HubError, match=rf"as {hub.UNPRIVILEGED}, failed: PermissionError.*secret"):
         hub.as_account(hub.UNPRIVILEGED, staff_gid, 0o022, secret.read_text)
 
 

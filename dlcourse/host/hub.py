@@ -24,7 +24,7 @@ Roles (:func:`lock_course`): the course directory is root's, and the staff
 group reads it; the staff write only the folders grading needs
 (:func:`staff_folders`). Root makes accounts, groups and folders and never
 reads or writes what the staff or a student can change: the gradebook and
-the edition are written as ``nobody`` in the staff group, a student's copy
+the edition are written as ``dlcourse-setup`` in the staff group, a student's copy
 of the edition as that student (:func:`as_account`).
 """
 
@@ -72,8 +72,11 @@ STUDENT_READABLE = (".venv", "dlcourse")
 # Where the grade exports go (make grades): written by the staff, beside nbgrader's folders.
 EXPORTS = "build"
 COURSE_MODE = 0o751   # root's, listed by the staff, passed through by students' kernels
-# Root reads and writes course content only as this account, in the staff group (as_account).
-UNPRIVILEGED = "nobody"
+# Root reads and writes course content only as this account, in the staff group (as_account):
+# a system account of the course's own (nobody is shared with other daemons, which could change the edition).
+UNPRIVILEGED = "dlcourse-setup"
+# The idle culler's account: no other process runs as it, so none can read its hub token.
+CULLER_ACCOUNT = "dlcourse-culler"
 # Commands that read or run what the staff write: on a hub's course, never as root (refuse_root).
 STAFF_COMMANDS = ("run", "release", "autograde", "clear", "feedback", "export", "publish", "metadata", "lab")
 NEW_ACCOUNTS = "new-accounts.csv"
@@ -246,7 +249,8 @@ def setup(course, roster, hub_dir=DEFAULT_HUB_DIR):
     hub = HubDir(hub_dir, layout.course_id)
     staff_gid = ensure_group(STAFF_GROUP)
     ensure_group(STUDENT_GROUP)
-    ensure_system_account(receipts.ACCOUNT)
+    for account in (receipts.ACCOUNT, UNPRIVILEGED, CULLER_ACCOUNT):
+        ensure_system_account(account)
     make_folders(hub, staff_gid)
     move_old_gradebook(layout)
     lock_course(layout, writable, staff_gid)

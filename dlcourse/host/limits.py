@@ -8,9 +8,13 @@ limits that the Linux kernel enforces:
   the group's largest process: in practice the notebook kernel that grew.
   JupyterLab restarts it, and the new kernel tells the student why
   (:mod:`dlcourse.memory_notice`). Other people's groups are untouched.
+  What a person leaves in ``/dev/shm`` stays charged to their group, which
+  is kept from one server to the next, so a restart gives no fresh memory.
 - **CPU.** Every group has the same weight (``LimitedSpawner.cpu_shares``):
   on a busy machine a person running ten kernels gets one person's share,
   not ten. ``Spawner.cpu_limit``, when set, also caps it (a CFS quota).
+- **Processes.** At most ``LimitedSpawner.max_processes`` (threads count),
+  so a fork bomb stays in its group and the machine can still start others'.
 
 How: JupyterHub's own settings say how much, but its LocalProcessSpawner
 leaves them unenforced, and the spawners that enforce them need what a
@@ -23,10 +27,11 @@ LocalProcessSpawner with Debian's cgroup-tools (libcgroup):
   cannot leave it, because the groups above it are root's.
 - ``cgset`` sets the limits, and ``cgexec`` starts the server in the group.
   Whatever the server starts stays in it.
-- Stopping the server stops whatever is left in the group (a kernel of a
-  server killed outright, say) and removes the group.
+- When the server stops, or dies on its own, whatever of the person's is
+  left in the group is stopped (:func:`stop_processes`); anyone else's (a
+  ``sudo`` from a staff terminal) is moved out, not stopped.
 
-It needs cgroup v1's memory and cpu controllers (:func:`check_machine`).
+It needs cgroup v1's memory, cpu and pids controllers (:func:`check_machine`).
 """
 
 import asyncio
@@ -41,11 +46,12 @@ from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner
 from jupyterhub.traitlets import ByteSpecification
-from traitlets import Integer, TraitError
+from jupyterhub.utils import maybe_future
+from traitlets import Bool, Integer, TraitError
 
 from dlcourse.host.errors import UserError
 
-CONTROLLERS = ("memory", "cpu")
+CONTROLLERS = ("memory", "cpu", "pids")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "dlcourse"
 TOOLS = ("cgcreate", "cgset", "cgexec")
@@ -57,6 +63,8 @@ DEFAULT_MEMORY = "4G"
 NO_LIMITS = "0"
 CFS_PERIOD_US = 100_000
 EMPTYING_SECONDS = 10
+UNLIMITED = -1   # memory.limit_in_bytes and memory.memsw.limit_in_bytes without a limit
+NO_PROCESS_LIMIT = "max"
 
 
 class LimitsError(UserError):
@@ -102,8 +110,8 @@ def check_machine():
     missing = [c for c in CONTROLLERS if not (CGROUP_ROOT / c / "cgroup.procs").exists()]
     if missing:
         raise LimitsError(
-            f"The hub's per-person limits need cgroup v1's {' and '.join(missing)} controller, mounted at "
-            f"{CGROUP_ROOT}/<controller>; this machine has none there. Fix: on a machine that boots systemd "
+            f"The hub's per-person limits need the cgroup v1 controllers {', '.join(missing)}, mounted at "
+            f"{CGROUP_ROOT}/<controller>; this machine has no such folder. Fix: on a machine that boots systemd "
             "with cgroup v2, use jupyterhub-systemdspawner, which enforces the same Spawner.mem_limit and "
             f"cpu_limit (docs/hub.md); or run the hub without limits: sudo make hub {MEMORY_VARIABLE}={NO_LIMITS}.")
     absent = [tool for tool in TOOLS if shutil.which(tool) is None]
@@ -122,17 +130,18 @@ def group_folders(username):
     return [CGROUP_ROOT / controller / group_name(username) for controller in CONTROLLERS]
 
 
-def settings(mem_limit, cpu_cap, cpu_shares):
-    """Return the group's cgroup v1 settings, in the order they must be set
-    (memory with swap after memory alone)."""
-    values = {"cpu.shares": cpu_shares}
-    if cpu_cap:
-        values.update({"cpu.cfs_period_us": CFS_PERIOD_US, "cpu.cfs_quota_us": int(cpu_cap * CFS_PERIOD_US)})
-    if mem_limit:
-        values["memory.limit_in_bytes"] = mem_limit
-        if (CGROUP_ROOT / "memory" / "memory.memsw.limit_in_bytes").exists():   # swap accounting is on
-            values["memory.memsw.limit_in_bytes"] = mem_limit
-    return values
+def settings(mem_limit, cpu_cap, cpu_shares, max_processes):
+    """Return the group's cgroup v1 settings as (file, value) pairs, in the
+    order they must be set: a kept group may hold a lower or higher memory
+    limit, and memory with swap must never be below memory alone."""
+    values = [("cpu.shares", cpu_shares), ("cpu.cfs_period_us", CFS_PERIOD_US),
+              ("cpu.cfs_quota_us", int(cpu_cap * CFS_PERIOD_US) if cpu_cap else UNLIMITED),
+              ("pids.max", max_processes or NO_PROCESS_LIMIT)]
+    memory = mem_limit or UNLIMITED
+    if (CGROUP_ROOT / "memory" / "memory.memsw.limit_in_bytes").exists():   # swap accounting is on
+        return [*values, ("memory.memsw.limit_in_bytes", UNLIMITED), ("memory.limit_in_bytes", memory),
+                ("memory.memsw.limit_in_bytes", memory)]
+    return [*values, ("memory.limit_in_bytes", memory), ("memory.swappiness", 0)]
 
 
 def run_tool(argv):
@@ -147,9 +156,10 @@ def run_tool(argv):
                           f"root can make groups under {CGROUP_ROOT}/memory (a container may mount it read-only).")
 
 
-def make_group(username, values):
-    """Make ``username``'s group, theirs to enter and root's to limit, with
-    ``values`` (:func:`settings`); return its name."""
+def prepare_group(username, values):
+    """Make ``username``'s group unless it is kept from their last server
+    (theirs to enter, root's to limit) and set ``values`` (:func:`settings`);
+    return its name."""
     name = group_name(username)
     owner = f"{username}:{grp.getgrgid(pwd.getpwnam(username).pw_gid).gr_name}"   # cgcreate takes names only
     run_tool(["cgcreate", "-t", owner, "-g", f"{','.join(CONTROLLERS)}:{name}"])
@@ -157,30 +167,104 @@ def make_group(username, values):
     if missing:   # cgcreate can say why on stderr and still exit 0
         raise LimitsError(f"cgcreate made no group at {', '.join(map(str, missing))}. Fix: check that root can "
                           f"make groups under {CGROUP_ROOT}/memory (a container may mount it read-only).")
-    run_tool(["cgset", *[f"-r{key}={value}" for key, value in values.items()], name])
+    for key, value in values:   # one at a time, in order
+        run_tool(["cgset", "-r", f"{key}={value}", name])
     return name
 
 
+def stop_processes(username):
+    """Stop ``username``'s processes left in their group, and move anyone
+    else's out of it; return the process ids stopped.
+
+    The group may start no process meanwhile (pids.max 0), so a process that
+    forks as it is stopped cannot outrun it; its limit is put back after.
+
+    Raises:
+        LimitsError: its processes did not end within EMPTYING_SECONDS.
+    """
+    folders = [folder for folder in group_folders(username) if folder.is_dir()]
+    if not folders:
+        return []
+    pids_folder = CGROUP_ROOT / "pids" / group_name(username)
+    allowed = (pids_folder / "pids.max").read_text().strip()
+    (pids_folder / "pids.max").write_text("0")
+    try:
+        return empty(folders, pwd.getpwnam(username).pw_uid)
+    finally:
+        (pids_folder / "pids.max").write_text(allowed)
+
+
+def empty(folders, uid):
+    """Stop the processes of ``uid`` in the groups ``folders`` and move the
+    others to the top groups, until the groups are empty; return the ids stopped.
+
+    Raises:
+        LimitsError: they did not empty within EMPTYING_SECONDS.
+    """
+    stopped, deadline = set(), time.monotonic() + EMPTYING_SECONDS
+    while left := sorted({pid for folder in folders for pid in processes(folder)}):
+        if time.monotonic() > deadline:
+            raise LimitsError(f"Processes {left} of {folders[0].name}'s group did not end within "
+                              f"{EMPTYING_SECONDS} s of SIGKILL. Fix: look for a process in D state (ps -o stat).")
+        for pid in left:
+            if signal_if_in(pid, folders[0], uid):
+                stopped.add(pid)
+            else:
+                move_out(pid)
+        time.sleep(0.05)
+    return sorted(stopped)
+
+
+def signal_if_in(pid, folder, uid):
+    """SIGKILL ``pid`` if it is still in the group ``folder`` and ``uid`` is
+    any of its user ids (real, effective, saved, file system), checked
+    through a pidfd so that a reused pid is never hit; return whether it was
+    stopped or gone (False: someone else's, to be moved out)."""
+    try:
+        handle = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    try:
+        if pid not in processes(folder):
+            return True
+        if uid not in user_ids(pid):
+            return False
+        signal.pidfd_send_signal(handle, signal.SIGKILL)
+        return True
+    except (ProcessLookupError, FileNotFoundError):
+        return True
+    finally:
+        os.close(handle)
+
+
+def user_ids(pid):
+    """Return the user ids of ``pid`` from /proc (its Uid line, which a process
+    cannot hide, unlike the owner of /proc/<pid> after PR_SET_DUMPABLE 0)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("Uid:"):
+            return {int(uid) for uid in line.split()[1:]}
+    return set()
+
+
+def move_out(pid):
+    """Move ``pid`` (someone else's, such as a ``sudo`` from a staff terminal)
+    to the top group of each controller; return None."""
+    for controller in CONTROLLERS:
+        try:
+            (CGROUP_ROOT / controller / "cgroup.procs").write_text(str(pid))
+        except ProcessLookupError:
+            return
+
+
 def remove_group(username):
-    """Stop whatever still runs in ``username``'s group, then remove the
-    group; return the process ids stopped (none when it was empty or absent).
+    """Stop what runs in ``username``'s group and remove the group (for a
+    person who leaves the course, and the tests); return the ids stopped.
 
     Raises:
         LimitsError: its processes did not end, or a folder could not be removed.
     """
-    folders = [folder for folder in group_folders(username) if folder.is_dir()]
-    stopped = sorted({pid for folder in folders for pid in processes(folder)})
-    for pid in stopped:
-        try:
-            os.kill(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + EMPTYING_SECONDS
-    while any(processes(folder) for folder in folders):
-        if time.monotonic() > deadline:
-            raise LimitsError(f"{username}'s processes {stopped} did not end within {EMPTYING_SECONDS} s of SIGKILL.")
-        time.sleep(0.1)
-    for folder in folders:
+    stopped = stop_processes(username)
+    for folder in group_folders(username):
         remove_folder(folder)
     return stopped
 
@@ -212,32 +296,31 @@ def processes(folder):
 
 class LimitedSpawner(LocalProcessSpawner):
     """LocalProcessSpawner that starts each server in its person's group,
-    with ``mem_limit``, ``cpu_limit`` and :attr:`cpu_shares` (see the
-    module's docstring)."""
+    with ``mem_limit``, ``cpu_limit``, :attr:`cpu_shares` and
+    :attr:`max_processes` (see the module's docstring)."""
 
     cpu_shares = Integer(1024, config=True, help="""Each person's CPU weight (cgroup v1 cpu.shares). Every person
         has the same, so a busy machine's CPU is shared equally between people, whatever number of kernels
         each runs.""")
+    max_processes = Integer(4096, allow_none=True, config=True, help="""The most processes and threads a person's
+        server, kernels and terminals may hold together (cgroup v1 pids.max); None for no limit. A TensorFlow
+        kernel holds about a hundred threads.""")
+
+    share_only = Bool(False, help="""Give this server an equal CPU share and no other limit (the hub's
+        pre_spawn_hook sets it for staff: grading limits each submission's memory itself, and runs several).""")
 
     async def start(self):
-        """Make the person's group (after removing what a server killed
-        outright left in it) and start the server in it; return its address.
+        """Stop what a server killed outright left in the person's group,
+        set the group's limits, and start the server in it; return its address.
 
         Raises:
             LimitsError: the machine cannot enforce the limits (the hub shows the message).
         """
         check_machine()
-        self.log_stopped(await asyncio.to_thread(remove_group, self.user.name), "left over")
-        try:
-            name = await asyncio.to_thread(make_group, self.user.name,
-                                           settings(self.mem_limit, self.cpu_limit, self.cpu_shares))
-            return await self.start_in(name)
-        except BaseException:
-            await asyncio.to_thread(remove_group, self.user.name)
-            raise
-
-    async def start_in(self, name):
-        """Start the server in the group ``name``; return its address."""
+        self.log_stopped(await asyncio.to_thread(stop_processes, self.user.name), "left over")
+        values = (settings(None, None, self.cpu_shares, None) if self.share_only
+                  else settings(self.mem_limit, self.cpu_limit, self.cpu_shares, self.max_processes))
+        name = await asyncio.to_thread(prepare_group, self.user.name, values)
         command = self.cmd
         self.cmd = ["cgexec", "-g", f"{','.join(CONTROLLERS)}:{name}", *command]
         try:
@@ -245,10 +328,11 @@ class LimitedSpawner(LocalProcessSpawner):
         finally:
             self.cmd = command
 
-    async def stop(self, now=False):
-        """Stop the server, then what is left in its group, and remove the group; return None."""
-        await super().stop(now=now)
-        self.log_stopped(await asyncio.to_thread(remove_group, self.user.name), "after its server stopped")
+    async def run_post_stop_hook(self):
+        """After the server stopped, or died on its own (JupyterHub runs this
+        either way), stop what the person left in the group; return None."""
+        await maybe_future(super().run_post_stop_hook())
+        self.log_stopped(await asyncio.to_thread(stop_processes, self.user.name), "after the server stopped")
 
     def log_stopped(self, pids, when):
         """Log the processes of the person's group stopped ``when``; return None."""
