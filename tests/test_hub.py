@@ -184,10 +184,10 @@ def running_hub():
                 os.kill(proxy, 9)
         running = {name: pids for name in people
                    if (pids := [p for f in limits.group_folders(name) for p in limits.processes(f)])}
-        remove_people(people, groups_made)
-        shutil.rmtree(base, ignore_errors=True)
         for name in people:
             limits.remove_group(name)
+        remove_people(people, groups_made)
+        shutil.rmtree(base, ignore_errors=True)
         if parent_made:
             for controller in limits.CONTROLLERS:
                 limits.remove_folder(limits.CGROUP_ROOT / controller / limits.PARENT)
