@@ -69,10 +69,13 @@ def load_ipython_extension(ipython):
     person's memory limit stopped a kernel since the last one started; return None."""
     if not os.environ.get(SESSION_VARIABLE):   # papermill's, Validate's, a script's: no student reads it
         return
-    group = own_group()
-    if group is None or not stops_unseen(group, Path(jupyter_runtime_dir()) / RECORD):
+    try:
+        group = own_group()
+        if group is None or not stops_unseen(group, Path(jupyter_runtime_dir()) / RECORD):
+            return
+        limit = int((group / "memory.limit_in_bytes").read_text())
+    except (OSError, ValueError):   # a kernel starts all the same; only the notice is lost
         return
-    limit = int((group / "memory.limit_in_bytes").read_text())
 
     def notice(*_):
         ipython.events.unregister("pre_run_cell", notice)

@@ -32,6 +32,7 @@ from jupyterhub.traitlets import ByteSpecification
 from nbgrader.utils import parse_utc
 
 from conftest import ROOT, free_port
+from test_limits import remove_parent
 from dlcourse.datasets import files
 from dlcourse.host import edition, exchange, hub, instructor, limits, receipts
 from dlcourse.host.course import Course
@@ -189,8 +190,7 @@ def running_hub():
         remove_people(people, groups_made)
         shutil.rmtree(base, ignore_errors=True)
         if parent_made:
-            for controller in limits.CONTROLLERS:
-                limits.remove_folder(limits.CGROUP_ROOT / controller / limits.PARENT)
+            remove_parent()
         assert stray is None, f"the hub stopped, but its proxy (pid {stray}) ran on"
         assert not running, f"the hub stopped, but these processes ran on in people's groups: {running}"
 

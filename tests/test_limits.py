@@ -2,7 +2,13 @@
 notice when the memory limit stopped the last kernel (dlcourse/memory_notice.py).
 The real groups, the real stop and the real notice are in test_hub.py."""
 
+import grp
 import json
+import os
+import pwd
+import signal
+import subprocess
+import time
 
 import pytest
 
@@ -87,3 +93,62 @@ def test_only_a_kernel_jupyterlab_started_tells(monkeypatch):
 def test_the_notice_names_the_limit_and_what_to_do():
     told = memory_notice.message(3 * 2**30)
     assert "3.0 GB" in told and "again from the top" in told and "Shut Down All Kernels" in told
+
+
+# Forks a sleeping child, again and again, and tries again when the group's process limit refuses.
+FORKS_FOR_EVER = """import os, time
+while True:
+    try:
+        if os.fork() == 0:
+            time.sleep(100)
+            os._exit(0)
+    except OSError:
+        time.sleep(0.01)
+"""
+
+
+def machine_refusal():
+    try:
+        limits.check_machine()
+    except limits.LimitsError as refused:
+        return str(refused)
+    return None
+
+
+@pytest.mark.skipif(os.geteuid() != 0 or machine_refusal() is not None, reason="makes control groups: needs root")
+def test_stopping_a_group_stops_its_persons_processes_even_while_they_fork_and_moves_out_anyone_elses():
+    person = "nobody"
+    parent_made = not (limits.CGROUP_ROOT / "memory" / limits.PARENT).exists()
+    limits.prepare_group(person, limits.settings(2**30, None, 1024, 64))
+    enter = ["cgexec", "-g", f"{','.join(limits.CONTROLLERS)}:{limits.group_name(person)}"]
+    as_person = ["setpriv", "--reuid", person, "--regid", grp.getgrgid(pwd.getpwnam(person).pw_gid).gr_name,
+                 "--clear-groups"]
+    churn = subprocess.Popen([*as_person, *enter, "/usr/bin/python3", "-c", FORKS_FOR_EVER])
+    roots = subprocess.Popen([*enter, "sleep", "100"])   # a sudo from a staff terminal, say
+    pids_folder = limits.CGROUP_ROOT / "pids" / limits.group_name(person)
+    try:
+        for _ in range(100):
+            if len(limits.processes(pids_folder)) >= 10:
+                break
+            time.sleep(0.05)
+        stopped = limits.stop_processes(person)
+        assert churn.pid in stopped and roots.pid not in stopped and len(stopped) >= 10, stopped
+        assert churn.wait(timeout=10) == -signal.SIGKILL
+        assert roots.poll() is None, "someone else's process in the group was stopped"
+        assert all(not limits.processes(folder) for folder in limits.group_folders(person))
+        assert (pids_folder / "pids.max").read_text().strip() == "64", "the process limit was not put back"
+    finally:
+        roots.kill()
+        churn.kill()
+        limits.remove_group(person)
+        if parent_made:
+            remove_parent()
+
+
+def remove_parent():
+    """Remove the course's parent group unless another test's group is in it (that test removes it)."""
+    for controller in limits.CONTROLLERS:
+        try:
+            limits.remove_folder(limits.CGROUP_ROOT / controller / limits.PARENT)
+        except limits.LimitsError:
+            pass

@@ -207,7 +207,7 @@ def empty(folders, uid):
             raise LimitsError(f"Processes {left} of {folders[0].name}'s group did not end within "
                               f"{EMPTYING_SECONDS} s of SIGKILL. Fix: look for a process in D state (ps -o stat).")
         for pid in left:
-            if signal_if_in(pid, folders[0], uid):
+            if signal_if_in(pid, folders, uid):
                 stopped.add(pid)
             else:
                 move_out(pid)
@@ -215,8 +215,9 @@ def empty(folders, uid):
     return sorted(stopped)
 
 
-def signal_if_in(pid, folder, uid):
-    """SIGKILL ``pid`` if it is still in the group ``folder`` and ``uid`` is
+def signal_if_in(pid, folders, uid):
+    """SIGKILL ``pid`` if it is still in one of the groups ``folders`` (a
+    person may move their own process into only some of them) and ``uid`` is
     any of its user ids (real, effective, saved, file system), checked
     through a pidfd so that a reused pid is never hit; return whether it was
     stopped or gone (False: someone else's, to be moved out)."""
@@ -225,7 +226,7 @@ def signal_if_in(pid, folder, uid):
     except ProcessLookupError:
         return True
     try:
-        if pid not in processes(folder):
+        if not any(pid in processes(folder) for folder in folders):
             return True
         if uid not in user_ids(pid):
             return False
