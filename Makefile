@@ -81,11 +81,11 @@ browser-tools:
 
 # The hub: Node and npm from Debian, the proxy from npm (pinned in hub/package-lock.json)
 # into hub/node_modules, setfacl (Debian's acl), which gives each student their feedback,
-# and cgexec (Debian's cgroup-tools), which starts each person's server in their limited group.
+# and cgcreate (Debian's cgroup-tools), which makes each person's limited group.
 HUB_PROXY := hub/node_modules/.bin/configurable-http-proxy
 hub-tools: $(HUB_PROXY)
 	@$(call debian_package,setfacl,acl,the hub gives each student read access to their own feedback)
-	@$(call debian_package,cgexec,cgroup-tools,the hub limits each person's memory and CPU with it)
+	@$(call debian_package,cgcreate,cgroup-tools,the hub limits each person's memory and CPU with it)
 $(HUB_PROXY): hub/package.json hub/package-lock.json
 	@$(call debian_package,npm,nodejs npm,the hub's proxy is an npm package)
 	npm ci --prefix hub --no-audit --no-fund --loglevel=error

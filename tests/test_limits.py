@@ -120,11 +120,12 @@ def test_stopping_a_group_stops_its_persons_processes_even_while_they_fork_and_m
     person = "nobody"
     parent_made = not (limits.CGROUP_ROOT / "memory" / limits.PARENT).exists()
     limits.prepare_group(person, limits.settings(2**30, None, 1024, 64))
-    enter = ["cgexec", "-g", f"{','.join(limits.CONTROLLERS)}:{limits.group_name(person)}"]
+    folders = limits.group_folders(person)
     as_person = ["setpriv", "--reuid", person, "--regid", grp.getgrgid(pwd.getpwnam(person).pw_gid).gr_name,
                  "--clear-groups"]
-    churn = subprocess.Popen([*as_person, *enter, "/usr/bin/python3", "-c", FORKS_FOR_EVER])
-    roots = subprocess.Popen([*enter, "sleep", "100"])   # a sudo from a staff terminal, say
+    churn = subprocess.Popen([*as_person, "/usr/bin/python3", "-c", FORKS_FOR_EVER],
+                             preexec_fn=lambda: limits.enter_group(folders))   # as the hub starts a server
+    roots = subprocess.Popen(["sleep", "100"], preexec_fn=lambda: limits.enter_group(folders))   # a sudo, say
     pids_folder = limits.CGROUP_ROOT / "pids" / limits.group_name(person)
     try:
         for _ in range(100):

@@ -22,11 +22,11 @@ course server often lacks: SystemdSpawner needs systemd as init (with
 D-Bus), DockerSpawner a Docker engine. :class:`LimitedSpawner` is
 LocalProcessSpawner with Debian's cgroup-tools (libcgroup):
 
-- ``cgcreate`` makes the group. Its limits are root's, so only root changes
-  them; the person owns its ``tasks`` file, so they can enter it, and
-  cannot leave it, because the groups above it are root's.
-- ``cgset`` sets the limits, and ``cgexec`` starts the server in the group.
-  Whatever the server starts stays in it.
+- ``cgcreate`` makes the group, all of it root's: no one else can change
+  its limits, and no process can enter or leave it but by root.
+- ``cgset`` sets the limits. The hub puts the server's process in the group
+  (:func:`enter_group`) after it forks and before it becomes the person,
+  so whatever the server starts stays in it.
 - When the server stops, or dies on its own, whatever of the person's is
   left in the group is stopped (:func:`stop_processes`); anyone else's (a
   ``sudo`` from a staff terminal) is moved out, not stopped.
@@ -35,7 +35,6 @@ It needs cgroup v1's memory, cpu and pids controllers (:func:`check_machine`).
 """
 
 import asyncio
-import grp
 import os
 import pwd
 import shutil
@@ -54,7 +53,7 @@ from dlcourse.host.errors import UserError
 CONTROLLERS = ("memory", "cpu", "pids")
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PARENT = "dlcourse"
-TOOLS = ("cgcreate", "cgset", "cgexec")
+TOOLS = ("cgcreate", "cgset")
 MEMORY_VARIABLE = "DLCOURSE_MEMORY_LIMIT"
 CPU_VARIABLE = "DLCOURSE_CPU_LIMIT"
 # A lecture's kernel needs up to about 2 GB (the IMDB lecture's one-hot
@@ -158,11 +157,9 @@ def run_tool(argv):
 
 def prepare_group(username, values):
     """Make ``username``'s group unless it is kept from their last server
-    (theirs to enter, root's to limit) and set ``values`` (:func:`settings`);
-    return its name."""
+    and set ``values`` (:func:`settings`); return its name."""
     name = group_name(username)
-    owner = f"{username}:{grp.getgrgid(pwd.getpwnam(username).pw_gid).gr_name}"   # cgcreate takes names only
-    run_tool(["cgcreate", "-t", owner, "-g", f"{','.join(CONTROLLERS)}:{name}"])
+    run_tool(["cgcreate", "-g", f"{','.join(CONTROLLERS)}:{name}"])
     missing = [folder for folder in group_folders(username) if not folder.is_dir()]
     if missing:   # cgcreate can say why on stderr and still exit 0
         raise LimitsError(f"cgcreate made no group at {', '.join(map(str, missing))}. Fix: check that root can "
@@ -170,6 +167,14 @@ def prepare_group(username, values):
     for key, value in values:   # one at a time, in order
         run_tool(["cgset", "-r", f"{key}={value}", name])
     return name
+
+
+def enter_group(folders, pid=0):
+    """Put the process ``pid`` (0: this one) in the groups ``folders``
+    (:func:`group_folders`), as root; return None."""
+    for folder in folders:
+        with open(folder / "cgroup.procs", "w") as procs:
+            procs.write(str(pid))
 
 
 def stop_processes(username):
@@ -321,13 +326,20 @@ class LimitedSpawner(LocalProcessSpawner):
         self.log_stopped(await asyncio.to_thread(stop_processes, self.user.name), "left over")
         values = (settings(None, None, self.cpu_shares, None) if self.share_only
                   else settings(self.mem_limit, self.cpu_limit, self.cpu_shares, self.max_processes))
-        name = await asyncio.to_thread(prepare_group, self.user.name, values)
-        command = self.cmd
-        self.cmd = ["cgexec", "-g", f"{','.join(CONTROLLERS)}:{name}", *command]
-        try:
-            return await super().start()
-        finally:
-            self.cmd = command
+        await asyncio.to_thread(prepare_group, self.user.name, values)
+        return await super().start()
+
+    def make_preexec_fn(self, name):
+        """Return what the server's process runs after it forks: enter the
+        person's group (still as root), then become the person."""
+        folders = group_folders(name)
+        become = super().make_preexec_fn(name)
+
+        def enter_then_become():
+            enter_group(folders)
+            become()
+
+        return enter_then_become
 
     async def run_post_stop_hook(self):
         """After the server stopped, or died on its own (JupyterHub runs this
