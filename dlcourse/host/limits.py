@@ -56,8 +56,8 @@ PARENT = "dlcourse"
 TOOLS = ("cgcreate", "cgset")
 MEMORY_VARIABLE = "DLCOURSE_MEMORY_LIMIT"
 CPU_VARIABLE = "DLCOURSE_CPU_LIMIT"
-# A lecture's kernel needs up to about 2 GB (the IMDB lecture's one-hot
-# matrices), and a server with a lecture and an assignment open holds both.
+# The IMDB lecture's two one-hot matrices alone are 25,000 x 10,000 float32,
+# 1 GB each, and a server with a lecture and an assignment open holds both kernels.
 DEFAULT_MEMORY = "4G"
 NO_LIMITS = "0"
 CFS_PERIOD_US = 100_000
@@ -263,8 +263,8 @@ def move_out(pid):
 
 
 def remove_group(username):
-    """Stop what runs in ``username``'s group and remove the group (for a
-    person who leaves the course, and the tests); return the ids stopped.
+    """Stop what runs in ``username``'s group and remove the group (the
+    tests' clean-up: the hub keeps a person's group); return the ids stopped.
 
     Raises:
         LimitsError: its processes did not end, or a folder could not be removed.
