@@ -18,8 +18,11 @@ DATA_DIR = files.data_dir() or files.SHARED_DATA_DIR
 # graded once (a module fixture) serves all its tests. Other tests go where
 # there is room.
 LANES = {"test_notebooks": "notebooks", "test_student_edition": "notebooks",
+         # test_roles and test_limits make the hub's system account and control groups, as test_hub does:
+         # one lane, so that none removes what another is using.
          **dict.fromkeys(["test_grading_pipeline", "test_hostile_submissions", "test_dask_cluster", "test_hub",
-                          "test_browser", "test_course", "test_sandbox_faults", "test_prelaunch"], "grading")}
+                          "test_browser", "test_course", "test_sandbox_faults", "test_prelaunch", "test_roles",
+                          "test_limits"], "grading")}
 
 
 # Before xdist's own hook, which reads the groups.
