@@ -1,5 +1,11 @@
 """Helpers for autograder test cells.
 
+A test cell asks for the student's answers with :func:`answer` and
+:func:`value` (and :class:`FitRecorder` for code that trains), which return
+them as data rebuilt by the process that judges (:mod:`dlcourse.evidence`):
+when a notebook is graded, the assertions run in a judge that never ran the
+student's code.
+
 A model is judged through its config: the layer types in order, units,
 activations, dropout rates, the weight regularizer's L1 and L2 factors, the
 loss. How the student wrote it (strings or objects, ``L2(0.001)`` or
@@ -13,10 +19,18 @@ import os
 
 import keras
 
+from .evidence import (AnswerError, FitRecorder, Fingerprint, answer, answer_and_arguments, judging,  # noqa: F401
+                       same_data, value)
+
 
 def run_by_nbgrader():
     """Return True while nbgrader executes the notebook (autograde or validate)."""
     return os.environ.get("NBGRADER_EXECUTION") in {"autograde", "validate"}
+
+
+# Its name until issue 17: notebooks released before then call grading.grading(). Kept for the term
+# those copies are in use; remove it at the start of the next.
+grading = run_by_nbgrader
 
 
 def prepare_kernel():
@@ -184,20 +198,12 @@ KERAS_OPTIMIZERS = _made_by_keras(keras.optimizers)
 def _only_keras_objects(config, what):
     """Assert that a serialized compile setting names only Keras's own objects
     (no class or function of the student's, registered or not)."""
-    if isinstance(config, dict):
-        if "class_name" in config:
-            # Keras's own: a module of Keras, and no registered name (or, for a backend's own
-            # subclass such as PyTorch's RMSprop, its class name); a registered class is "package>Name".
-            assert (str(config.get("module", "")).startswith("keras.")
-                    and config.get("registered_name") in (None, config["class_name"])), (
-                f"Compile with Keras's own {what}: {config['class_name']} is not one of them.")
-        for value in config.values():
-            _only_keras_objects(value, what)
-    elif isinstance(config, (list, tuple)):
-        for value in config:
-            _only_keras_objects(value, what)
-    elif isinstance(config, str):
-        assert config not in keras.saving.get_custom_objects(), f"Compile with Keras's own {what}, not {config!r}."
+    from .evidence import _check_keras_only
+
+    _check_keras_only(config, what)
+    for name in (config if isinstance(config, list) else [config]):
+        assert not (isinstance(name, str) and name in keras.saving.get_custom_objects()), (
+            f"Compile with Keras's own {what}, not {name!r}.")
 
 
 def plain_copy(model):

@@ -57,7 +57,8 @@ SAFE_MAGICS = {"matplotlib", "time", "timeit"}
 # Environment variables that tell code it is being graded, or where the grader is.
 GRADER_VARIABLES = ("NBGRADER", "JUPYTER", "JPY", "DLCOURSE")
 # dlcourse.grading.run_by_nbgrader: a student function that calls it behaves one way when graded.
-ASKS_IF_GRADED = "run_by_nbgrader"
+# grading.judging tells the graded kernel from the judge; grading.grading is run_by_nbgrader's old name.
+ASKS_IF_GRADED = {"run_by_nbgrader", "judging", "grading"}
 
 
 def python_source(cell_source):
@@ -262,7 +263,7 @@ def scan_code(source, protected, imported_modules):
         else:
             reasons += _node_reasons(node, imported_modules | protected)
     for function in (n for n in ast.walk(tree) if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef))):
-        if any(isinstance(n, ast.Attribute) and n.attr == ASKS_IF_GRADED for n in ast.walk(function)):
+        if any(isinstance(n, ast.Attribute) and n.attr in ASKS_IF_GRADED for n in ast.walk(function)):
             reasons.append(f"{function.name} asks whether it is being graded")
     rebound = sorted(_module_level_bindings(tree) & protected)
     return reasons + [f"rebinds {name}, which the tests use" for name in rebound]

@@ -23,7 +23,9 @@ import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from . import processes, sandbox, watch
+import nbformat
+
+from . import judge, processes, sandbox, watch
 from .course import Course, CourseError
 from .nbgrader_process import GRADER_CONFIG, explain_failure, nbgrader_environment
 from .launcher import Launched, Launcher
@@ -257,13 +259,66 @@ def _start_next_slot(job):
 
 
 def close_next_slots():
-    """Close every slot this process started ahead (at the end of a class); return how many."""
+    """Close every slot this process started ahead, and its judges (at the
+    end of a class); return how many slots."""
     with _next_slots_lock:
-        slots = list(_next_slots.values())
+        slots, judges = list(_next_slots.values()), list(_judges.values())
         _next_slots.clear()
+        _judges.clear()
     for slot in slots:
         close_slot(slot)
+    for running in judges:
+        running.close()
     return len(slots)
+
+
+# The judge each grading thread of this process keeps for the submissions it grades.
+_judges = {}
+
+
+def _judge_for(job, cells):
+    """Return this thread's judge of ``cells`` (as ``job`` runs them), started if it has none.
+
+    Raises:
+        JudgeUnavailable: as :class:`judge.Judge`.
+    """
+    key = judge.program_key(cells, job.backend, job.limits.sandboxed, job.limits.threads)
+    with _next_slots_lock:
+        current = _judges.pop(threading.get_ident(), None)
+    if current is not None and (current.key != key or not current.alive()):
+        current.close()
+        current = None
+    current = current or judge.Judge(cells, job.backend, job.limits.sandboxed, job.limits.threads)
+    with _next_slots_lock:
+        _judges[threading.get_ident()] = current
+    return current
+
+
+def _judge(job, slot, notebooks):
+    """Have the judge decide the test cells of each graded notebook (text);
+    return (the notebooks with the judge's outputs in their test cells,
+    review reasons, an error or None when a limit stopped the judging).
+
+    Raises:
+        JudgeUnavailable: the judge cannot start on this machine.
+    """
+    judged, reasons = {}, []
+    for name, text in notebooks.items():
+        release = job.release.get(f"{name}.ipynb")
+        notebook = nbformat.reads(text, as_version=4)
+        cells = () if release is None else judge.program(nbformat.reads(release.decode(), as_version=4),
+                                                         slot.course / THROWAWAY_GRADEBOOK, job.assignment, name)
+        evidence, stray = judge.take_evidence(notebook, cells)
+        reasons += stray
+        if any(cell.test for cell in cells):
+            try:
+                verdicts = _judge_for(job, cells).judge(evidence, job.limits.wall_seconds, job.limits.memory_mb)
+            except judge.JudgeStopped as stopped:
+                return {}, reasons, (f"The submission got no autograded points: {stopped}. Fix: check that the "
+                                     "answers are the size the task asks for.")
+            judge.give_verdicts(notebook, verdicts)
+        judged[name] = nbformat.writes(notebook)
+    return judged, reasons, None
 
 
 @functools.cache
@@ -311,12 +366,15 @@ def grade(job, ahead=True):
         notebooks = {} if error else {p.stem: p.read_text() for p in sorted(student_files.glob("*.ipynb"))}
         if error is None and not notebooks:
             error = "nbgrader wrote no autograded notebook:\n" + explain_failure(output)
-        flags = [f"submitted {name}, a Python module the kernel would import in place of the course's own "
+        judged_flags = []
+        if error is None:
+            notebooks, judged_flags, error = _judge(job, slot, notebooks)
+        flags = judged_flags + [f"submitted {name}, a Python module the kernel would import in place of the course's own "
                  "(it was not given to the kernel)" for name in shadowing]
         flags += [describe_attempt(attempt, slot.course) for attempt in watch.read_attempts(output)]
         return SubmissionResult(job.student, notebooks, error, seconds=time.monotonic() - started, peak_mb=peak,
                                 worker=worker_name(), flags=flags)
-    except sandbox.SandboxUnavailable as exc:
+    except (sandbox.SandboxUnavailable, judge.JudgeUnavailable) as exc:
         return SubmissionResult(job.student, error=str(exc), machine_fault=True, seconds=time.monotonic() - started)
     finally:
         if slot is not None:
