@@ -50,6 +50,16 @@ c.Course.late_penalty_per_day = 0.10
 # the file readable by the staff only (dlcourse/host/grades.py).
 c.ExportApp.plugin_class = "dlcourse.host.grades.CsvExport"
 
+# A copy of a test cell, or a student's cell that claims a grade id the
+# gradebook does not know, no longer stops that student's autograde
+# (dlcourse/host/overwrite.py): it is graded as a cell of the student's.
+from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteKernelspec  # noqa: E402
+
+from dlcourse.host.overwrite import OverwriteCells  # noqa: E402
+
+c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
+                                      CheckCellMetadata]
+
 # Feedback shows each hidden test cell's score and failure message, never the
 # hidden tests' code (dlcourse/host/feedback.py), so they can be used again.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402

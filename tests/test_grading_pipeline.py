@@ -11,6 +11,7 @@ loops, a dying kernel, a memory bomb, broken JSON) is graded in one run.
 Feedback never shows a hidden test.
 """
 
+import copy
 import csv
 import html
 import re
@@ -211,6 +212,9 @@ def build_network(hidden_units, activation="relu"):
     model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
     return model'''
 
+KERAS_LOSS_FUNCTION_A1 = SEPARATE_ACTIVATION_A1.replace('loss="categorical_crossentropy"',
+                                                        "loss=keras.losses.categorical_crossentropy")
+
 EPOCH_FROM_ZERO_A1 = '''def summarize(history):
     return {"best_epoch": int(np.argmin(history["val_loss"])),
             "best_val_accuracy": float(max(history["val_accuracy"]))}'''
@@ -237,6 +241,8 @@ WITH_DROPOUT_A2 = NO_DROPOUT_A2.replace("kernel_regularizer=regularizer))\n", (
     "            model.add(layers.Dropout(dropout_rate))\n"))
 REGULARIZES_OUTPUT_A2 = WITH_DROPOUT_A2.replace('activation="sigmoid"))',
                                                 'activation="sigmoid", kernel_regularizer=regularizer))')
+KERAS_LOSS_FUNCTION_A2 = WITH_DROPOUT_A2.replace('loss="binary_crossentropy"',
+                                                 'loss=keras.losses.get("binary_crossentropy")')
 ADAM_A2 = WITH_DROPOUT_A2.replace('optimizer="rmsprop"', 'optimizer="adam"')
 
 RELU_OUTPUT_A3 = '''def build_model():
@@ -271,6 +277,7 @@ VARIANTS = {
         "functional_api": ({"build_network": FUNCTIONAL_A1}, set()),
         "separate_activation": ({"build_network": SEPARATE_ACTIVATION_A1}, set()),
         "own_model_class": ({"build_network": OWN_MODEL_CLASS_A1}, set()),
+        "keras_loss_function": ({"build_network": KERAS_LOSS_FUNCTION_A1}, set()),
         "ignores_activation": ({"build_network": IGNORES_ACTIVATION_A1}, {"test_build_network_any_layers"}),
         "forgets_the_metric": ({"build_network": NO_METRICS_A1}, {"test_build_network_compiled"}),
         "ignores_batch_size": ({"train_and_validate": IGNORES_BATCH_SIZE_A1}, {"test_train_and_validate"}),
@@ -280,6 +287,8 @@ VARIANTS = {
     A2: {
         "solution": ({}, set()),
         "objects_and_functional": ({"build_model": OBJECTS_A2}, set()),
+        "keras_loss_function": ({"build_model": KERAS_LOSS_FUNCTION_A2}, set()),
+        "numpy_dropout_rate": ({"chosen": 'chosen = {"dropout_rate": np.float64(0.5)}'}, set()),
         "always_dropout": ({"build_model": ALWAYS_DROPOUT_A2}, {"test_build_model_baseline"}),
         "l1_l2_as_l2": ({"make_regularizer": L1_L2_AS_L2_A2}, {"test_make_regularizer_others"}),
         # Its chosen dropout is judged on the grader's network: the mistake costs Part 2 only.
@@ -291,6 +300,9 @@ VARIANTS = {
     A3: {
         "solution": ({}, set()),
         "tqdm_progress_bar": ({"k_fold": TQDM_K_FOLD_A3}, set()),
+        # A copy-pasted test cell, and a broken scratch notebook beside the real one (AS_SUBMITTED).
+        "pastes_a_test_twice": ({}, set()),
+        "stray_notebook": ({}, set()),
         "reuses_one_model": ({"k_fold": REUSES_MODEL_A3}, {"test_k_fold_normalizes_per_fold"}),
         "smooths_before_skipping": ({"choose_epochs": SMOOTHS_FIRST_A3}, {"test_choose_epochs_smoothing"}),
         "leaky_normalize": ({"normalize": LEAKY_NORMALIZE_A3}, {"test_normalize_no_leak"}),
@@ -304,12 +316,36 @@ VARIANTS = {
 }
 
 
+def pasted_twice(notebook, grade_id):
+    """The notebook with a copy of the cell ``grade_id`` (metadata and all) right after it, as a paste makes."""
+    index = next(i for i, c in enumerate(notebook.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    notebook.cells.insert(index + 1, nbformat.from_dict(copy.deepcopy(notebook.cells[index])))
+    notebook.cells[index + 1].id = "a-pasted-copy"
+    return notebook
+
+
+def with_a_broken_scratch_notebook(course, student, assignment):
+    (Course.at(course).submitted(student, assignment) / "scratch.ipynb").write_text('{"cells": [')
+
+
+AS_SUBMITTED = {   # (assignment, student) -> what the student's copy does to the notebook, or beside it
+    (A3, "pastes_a_test_twice"): lambda course, notebook: submit(
+        course, "pastes_a_test_twice", A3, pasted_twice(notebook, "test_normalize_train")),
+    (A3, "stray_notebook"): lambda course, notebook: (
+        submit(course, "stray_notebook", A3, notebook), with_a_broken_scratch_notebook(course, "stray_notebook", A3)),
+}
+
+
 @pytest.fixture(scope="module")
 def graded_variants(course):
     """Submit every variant of every assignment and autograde each assignment in one parallel run."""
     graded = {}
     for assignment, variants in VARIANTS.items():
         for student, (changes, _) in variants.items():
+            special = AS_SUBMITTED.get((assignment, student))
+            if special:
+                special(course, solved(assignment, **changes))
+                continue
             submit(course, student, assignment, solved(assignment, **changes))
         outcomes = grader.autograde_class(course, assignment, list(variants), workers=2, progress=False)
         save_report(assignment, assignment, outcomes)

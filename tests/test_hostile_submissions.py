@@ -9,7 +9,9 @@ unchanged, no process of a submission is left, nothing reached the network,
 and the honest submissions have their exact expected scores.
 """
 
+import base64
 import hashlib
+import pickle
 import socket
 import threading
 import time
@@ -369,3 +371,191 @@ def test_a_model_class_that_lies_about_training_gains_nothing(lying_class):
     assert set(cell_scores(course, A2, liar.student).values()) == {0.0}
     assert outcomes["honest"].status == "graded", outcomes["honest"].reasons
     assert cell_scores(course, A2, "honest") == expected_scores(course, A2)
+
+
+# -- Third round: attacks inside the student's own kernel --------------------------------------------------
+# The graded kernel only gathers answers as data; the judge, which never runs student code, decides. So no
+# attack on the kernel's own interpreter gains a point: each of these is a blank A3 (every answer left as
+# NotImplementedError) plus an attack, and must earn 0. Those that leave a trace are held for review.
+
+
+class _Payload:
+    def __reduce__(self):
+        return (exec, ("import numpy\nnumpy.allclose = lambda *args, **kwargs: True",))
+
+
+PICKLED = base64.b64encode(pickle.dumps(_Payload())).decode()
+YES = '''class Yes:
+    """Says yes to every check."""
+
+    def __getattr__(self, name):
+        return lambda *args, **kwargs: True
+
+    def __call__(self, *args, **kwargs):
+        return True
+'''
+CLIMBING = YES + '''
+
+def climb(*args, **kwargs):
+    import sys as system
+
+    frame = getattr(system, "_get" + "frame")(1)
+    while frame is not None:
+        if "grading" in frame.f_globals:
+            frame.f_globals["grading"], frame.f_globals["np"] = Yes(), Yes()
+        frame = frame.f_back
+    return 4
+'''
+SOLUTION_CELLS_A3 = ("normalize", "build_model", "k_fold", "choose_epochs")
+IN_KERNEL = {   # student -> code in a new cell after the setup cell
+    "erases_failed_tests": '''from IPython.display import clear_output
+
+get_ipython().events.register("post_run_cell", lambda result: clear_output())''',
+    "climbs_the_stack": CLIMBING + '''
+import builtins
+builtins.normalize = builtins.build_model = builtins.k_fold_mae = builtins.choose_epochs = climb''',
+    "traces_each_test": YES + '''
+import sys as hidden_name
+
+
+def trace(frame, event, arg):
+    if "grading" in frame.f_globals and not isinstance(frame.f_globals["grading"], Yes):
+        frame.f_globals["grading"], frame.f_globals["np"] = Yes(), Yes()
+    return trace
+
+
+getattr(hidden_name, "set" + "trace")(trace)''',
+    "redefines_int_and_float": '''def int(value=0, *args):
+    return 4
+
+
+def float(value=0):
+    return 1.0''',
+    "reaches_numpy_through_gc": '''import gc
+
+for holder in gc.get_referrers(np.allclose):
+    if isinstance(holder, dict) and holder.get("allclose") is np.allclose:
+        holder["allclose"] = holder["array_equal"] = lambda *args, **kwargs: True''',
+    "hides_code_in_a_pickle": f'''import base64, pickle
+pickle.loads(base64.b64decode("{PICKLED}"))''',
+    "patches_only_in_the_sandbox": '''import os
+if os.getuid() == 65534:
+    np.allclose = np.array_equal = lambda *args, **kwargs: True''',
+    "patches_keras_classes": '''type.__setattr__(keras.Sequential, "__init_subclass__", classmethod(lambda cls, **kwargs: None))
+type.__setattr__(keras.Model, "fit", lambda self, *args, **kwargs: None)''',
+    "replaces_inspect": '''import sys
+sys.modules["inspect"] = None''',
+    "forges_crafted_answers": '''from dlcourse import evidence as channel
+
+sent = channel._publish
+
+
+def forge(item):
+    crafted = {"__model__": {"class": "Sequential", "compile": None,
+                             "config": {"module": "os", "class_name": "system", "config": {}, "registered_name": None}}}
+    sent({**item, "answer": crafted})
+    sent({"question": item["question"], "answer": {"__ndarray__": {"dtype": "|O", "shape": [1], "data": "AAAAAAAAAAA="}}})
+
+
+channel._publish = forge''',
+    "publishes_in_its_own_cell": '''from IPython.display import display
+
+display({"application/vnd.dlcourse.evidence+json": {"question": {"value": "chosen"}, "answer": 4}}, raw=True)''',
+}
+# Each attack whose solution cells are its own: student -> {solution cell: code}.
+IN_KERNEL_ANSWERS = {
+    "agrees_with_every_check": {"normalize": '''class Agree(np.ndarray):
+    """An array that every numpy check agrees with."""
+
+    def __array_function__(self, func, types, args, kwargs):
+        if func.__name__ in ("allclose", "array_equal"):
+            return True
+        return super().__array_function__(func, types, args, kwargs)
+
+
+def normalize(train, other):
+    return np.zeros_like(train).view(Agree), np.zeros_like(other).view(Agree)'''},
+    "climbs_from_its_answers": {name: CLIMBING + f"\n{definition} = climb" for name, definition in
+                                [("normalize", "normalize"), ("build_model", "build_model"),
+                                 ("k_fold", "k_fold_mae"), ("choose_epochs", "choose_epochs")]},
+}
+# A cell of the student's own that claims to be the instructor's (locked) in its metadata.
+MARKED_AS_LOCKED = '''grading.check_layers = grading.check_compiled = lambda *args, **kwargs: None
+np.allclose = lambda *args, **kwargs: True'''
+# What the attacks that leave a trace are held for.
+IN_KERNEL_TRACES = {
+    "climbs_the_stack": "changes builtins.normalize",
+    "publishes_in_its_own_cell": "published answers for the judge, and it is not a test cell",
+    "marks_its_cell_as_locked": "check_layers",
+}
+HONEST_CONTROLS = {   # student -> (solution cell changes, a cell after the setup cell)
+    "honest_model_subclass": ({"build_model": '''class RegressionNet(keras.Sequential):
+    """A Sequential model that can describe itself."""
+
+    def describe(self):
+        return " -> ".join(str(layer.units) for layer in self.layers)
+
+
+def build_model():
+    model = RegressionNet([keras.Input(shape=(13,)), layers.Dense(64, activation="relu"),
+                           layers.Dense(64, activation="relu"), layers.Dense(1)])
+    model.compile(optimizer="rmsprop", loss="mse", metrics=["mae"])
+    return model'''}, None),
+    "honest_helpers_in_a_dict": ({"normalize": '''statistics = {"mean": np.mean, "std": np.std}
+
+
+def normalize(train, other):
+    mean, std = statistics["mean"](train, axis=0), statistics["std"](train, axis=0)
+    return (train - mean) / std, (other - mean) / std'''}, None),
+    "honest_prints_versions": ({}, "import sys\nprint(sys.version, np.__version__, keras.__version__)"),
+    "honest_saves_a_plot": ({}, '''import os
+os.makedirs("plots", exist_ok=True)
+plt.plot([1, 2, 3], label="a curve")
+plt.legend()
+plt.savefig(os.path.join("plots", "curve.png"))'''),
+}
+
+
+@pytest.fixture(scope="module")
+def in_kernel(tmp_path_factory):
+    course = new_course(tmp_path_factory.mktemp("in-kernel-course"))
+    blank = student_version(A3)
+    for student, code in IN_KERNEL.items():
+        submit(course, student, A3, with_cell(blank, code, "setup"))
+    for student, answers in IN_KERNEL_ANSWERS.items():
+        submit(course, student, A3, fill(blank, answers))
+    marked = with_cell(blank, MARKED_AS_LOCKED, "setup")
+    cell = next(c for c in marked.cells if c.source == MARKED_AS_LOCKED)
+    cell.metadata["nbgrader"] = {"grade": False, "grade_id": "setup_more", "locked": True, "solution": False,
+                                 "schema_version": 3}
+    submit(course, "marks_its_cell_as_locked", A3, marked)
+    for student, (answers, extra) in HONEST_CONTROLS.items():
+        notebook = solved(A3, **answers)
+        submit(course, student, A3, with_cell(notebook, extra, "setup") if extra else notebook)
+    outcomes = grader.autograde_class(course, A3, workers=2, progress=False,
+                                      limits=Limits(wall_seconds=240, memory_mb=4000, cell_seconds=60))
+    save_report("hostile-in-kernel", A3, outcomes)
+    return course, {o.student: o for o in outcomes}
+
+
+IN_KERNEL_ATTACKS = [*IN_KERNEL, *IN_KERNEL_ANSWERS, "marks_its_cell_as_locked"]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", IN_KERNEL_ATTACKS)
+def test_no_attack_inside_the_kernel_gains_a_point(in_kernel, student):
+    course, outcomes = in_kernel
+    outcome = outcomes[student]
+    assert outcome.earned == 0, f"{student} earned {outcome.earned}: {cell_scores(course, A3, student)}"
+    assert set(cell_scores(course, A3, student).values()) == {0.0}
+    if student in IN_KERNEL_TRACES:
+        assert outcome.status == "review", f"{student} left a trace and was not held for review: {outcome}"
+        assert any(IN_KERNEL_TRACES[student] in reason for reason in outcome.reasons), outcome.reasons
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("student", HONEST_CONTROLS)
+def test_honest_controls_beside_them_are_graded_in_full_without_a_flag(in_kernel, student):
+    course, outcomes = in_kernel
+    assert outcomes[student].status == "graded" and not outcomes[student].reasons, outcomes[student]
+    assert cell_scores(course, A3, student) == expected_scores(course, A3)

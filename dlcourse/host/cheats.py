@@ -269,20 +269,28 @@ def scan_code(source, protected, imported_modules):
     return reasons + [f"rebinds {name}, which the tests use" for name in rebound]
 
 
-def scan_notebook(notebook):
+def scan_notebook(notebook, locked_sources=None):
     """Return the tampering reasons (sorted, without repeats) found in the
     student cells of an autograded notebook (an nbformat NotebookNode).
 
-    Student cells are solution cells and cells without nbgrader metadata;
-    locked cells were restored by nbgrader and are not the student's.
+    ``locked_sources`` ({grade_id: source} of the gradebook's locked cells)
+    tells the instructor's cells: those nbgrader restored, whose source is
+    the gradebook's. Every other code cell is the student's and is scanned,
+    whatever its metadata says. Without it, cells are told apart by their
+    nbgrader metadata (a notebook outside a course).
     """
     def meta(cell):
         return cell.metadata.get("nbgrader", {})
 
+    def instructors(cell):
+        if locked_sources is None:
+            return meta(cell).get("locked") or (meta(cell).get("grade") and not meta(cell).get("solution"))
+        return locked_sources.get(meta(cell).get("grade_id")) == cell.source and not meta(cell).get("solution")
+
     code_cells = [c for c in notebook.cells if c.cell_type == "code"]
-    tests = [c.source for c in code_cells if meta(c).get("grade") and not meta(c).get("solution")]
-    locked = [c.source for c in code_cells if meta(c).get("locked") and not meta(c).get("grade")]
-    student = [c.source for c in code_cells if meta(c).get("solution") or not meta(c)]
+    tests = [c.source for c in code_cells if instructors(c) and meta(c).get("grade")]
+    locked = [c.source for c in code_cells if instructors(c) and not meta(c).get("grade")]
+    student = [c.source for c in code_cells if not instructors(c)]
     protected = protected_names(tests, locked)
     modules = set()
     for source in locked + student:

@@ -74,9 +74,15 @@ def submitted_students(course, assignment):
 
 
 def unreadable_notebooks(course, assignment, student):
-    """Return a message for each submitted notebook that is not valid JSON."""
-    problems = []
-    for path in sorted(Course.at(course).submitted(student, assignment).glob("*.ipynb")):
+    """Return a message for each of the assignment's submitted notebooks
+    that is not valid JSON. Other notebooks beside them (a student's
+    scratch copy) are not graded (nbgrader skips a notebook its gradebook
+    does not know), so a broken one never stops the grading."""
+    layout, problems = Course.at(course), []
+    graded = {path.name for path in layout.release(assignment).glob("*.ipynb")}
+    for path in sorted(layout.submitted(student, assignment).glob("*.ipynb")):
+        if path.name not in graded:
+            continue
         try:
             json.loads(path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:

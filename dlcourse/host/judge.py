@@ -101,11 +101,14 @@ def _is_evidence(output):
     return isinstance(output.get("data"), dict) and MIME in output["data"]
 
 
-def take_evidence(notebook, cells):
+def take_evidence(notebook, cells, copies=()):
     """Remove every published answer from the graded ``notebook`` (in place);
-    return ({grade_id: [answers]} from each test cell's first copy in the
-    notebook, review reasons for answers published anywhere else)."""
+    return ({grade_id: [answers]} from each test cell, review reasons for
+    answers published by any other cell, unless its source is one of
+    ``copies`` (the test cells' sources as released: a student's copy of a
+    test cell asks its questions too)."""
     tests = {cell.grade_id for cell in cells if cell.test}
+    copies = set(copies) | {cell.source for cell in cells if cell.test}
     evidence, reasons = {}, []
     for number, cell in enumerate(notebook.cells, start=1):
         if cell.cell_type != "code":
@@ -116,7 +119,7 @@ def take_evidence(notebook, cells):
         if grade_id in tests and grade_id not in evidence:
             answers = [o["data"][MIME] for o in published]
             evidence[grade_id] = answers if len(json.dumps(answers)) <= MAX_CELL_EVIDENCE else []
-        elif published:
+        elif published and cell.source not in copies:
             reasons.append(f"cell {number} published answers for the judge, and it is not a test cell")
     return evidence, reasons
 

@@ -129,7 +129,8 @@ def _score(books, result):
         notebooks[book.name] = cap_outputs(executed)
         earned[book.name] = earned_scores(notebooks[book.name], {c.name: c.max_score for c in book.grade_cells})
         test_points += sum(c.max_score for c in book.grade_cells if c.cell_type == "code")
-        reasons += cheats.scan_notebook(notebooks[book.name])
+        locked = {cell.name: cell.source for cell in book.source_cells if cell.locked}
+        reasons += cheats.scan_notebook(notebooks[book.name], locked)
         reasons += inert.make_inert(notebooks[book.name])
     return notebooks, earned, reasons, test_points
 

@@ -306,9 +306,10 @@ def _judge(job, slot, notebooks):
     for name, text in notebooks.items():
         release = job.release.get(f"{name}.ipynb")
         notebook = nbformat.reads(text, as_version=4)
-        cells = () if release is None else judge.program(nbformat.reads(release.decode(), as_version=4),
-                                                         slot.course / THROWAWAY_GRADEBOOK, job.assignment, name)
-        evidence, stray = judge.take_evidence(notebook, cells)
+        released = nbformat.reads(release.decode(), as_version=4) if release is not None else nbformat.v4.new_notebook()
+        cells = judge.program(released, slot.course / THROWAWAY_GRADEBOOK, job.assignment, name) if release else ()
+        evidence, stray = judge.take_evidence(notebook, cells, copies={c.source for c in released.cells
+                                                                          if c.metadata.get("nbgrader", {}).get("grade")})
         reasons += stray
         if any(cell.test for cell in cells):
             try:
