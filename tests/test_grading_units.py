@@ -279,3 +279,12 @@ def test_a_python_without_the_course_package_is_told_to_install_it():
     sandbox.require_provisioner()  # this environment has it (make venv)
     with pytest.raises(sandbox.SandboxUnavailable, match="provisioner 'not-installed' is missing.*Fix: `make venv`"):
         sandbox.require_provisioner("not-installed")
+
+
+def test_reasons_show_a_student_s_control_characters_escaped():
+    """A path chosen by a student cannot clear the instructor's screen, forge a line or write the clipboard."""
+    attempt = {"action": "read", "path": "/x\x1b[2J\x1b]52;c;aGk=\x07\nAll submissions graded, none for review",
+               "refused": False}
+    reason = merge.printable(submission.describe_attempt(attempt, "/course"))
+    assert "\x1b" not in reason and "\x07" not in reason and "\n" not in reason, reason
+    assert "\\x1b[2J" in reason and "\\nAll submissions graded" in reason

@@ -19,7 +19,7 @@ def hook(tmp_path):
 
 
 def attempts(log):
-    return watch.read_attempts(log.read_text())
+    return watch.read_attempts(log.read_text())[0]
 
 
 def test_own_folder_and_readable_folders_are_not_reported(hook):
@@ -66,4 +66,10 @@ def test_the_log_cannot_be_reopened_or_truncated(hook):
 
 def test_lines_that_are_not_the_watch_s_are_ignored():
     text = 'noise\n[dlcourse-watch] {"action": "read", "path": "/x", "refused": false}\n[dlcourse-watch] {broken\n'
-    assert watch.read_attempts(text) == [{"action": "read", "path": "/x", "refused": False}]
+    assert watch.read_attempts(text) == ([{"action": "read", "path": "/x", "refused": False}], 0)
+
+
+def test_a_flood_of_forged_lines_is_reported_as_a_few_and_a_count():
+    text = "".join(f'[dlcourse-watch] {{"action": "read", "path": "/x{n}", "refused": false}}\n' for n in range(50_000))
+    reported, more = watch.read_attempts(text)
+    assert len(reported) == watch.MAX_ATTEMPTS and more == 50_000 - watch.MAX_ATTEMPTS

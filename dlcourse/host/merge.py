@@ -23,13 +23,12 @@ from nbgrader.api import Gradebook
 
 from . import cheats, inert
 from .course import Course
+from .errors import printable
 
 MAX_OUTPUT_LINES = 200
 MAX_OUTPUT_BYTES = 20_000
 FLOOD_BYTES = 1_000_000   # one cell printing more than this is flagged for review
 REVIEW_FILE = "review.json"
-
-
 @dataclass
 class Merged:
     """One student's autograded outcome, as shown in the autograde table."""
@@ -178,7 +177,7 @@ def merge(course, assignment, result, timestamp=None):
     outcome = Merged(result.student, "not graded", seconds=result.seconds, peak_mb=result.peak_mb,
                      worker=result.worker)
     if result.error:
-        outcome.reasons = [result.error] + result.flags
+        outcome.reasons = [printable(reason) for reason in [result.error] + result.flags]
         return outcome
     layout = Course.at(course)
     url = layout.gradebook_url
@@ -188,7 +187,7 @@ def merge(course, assignment, result, timestamp=None):
         outcome.reasons = [scored]
         return outcome
     notebooks, earned, reasons, test_points = scored
-    reasons = sorted(set(reasons + result.flags))
+    reasons = sorted({printable(reason) for reason in reasons + result.flags})
     _register(url, assignment, result.student, timestamp)
     with Gradebook(url) as gradebook:
         _write_scores(gradebook, assignment, result.student, earned, flagged=bool(reasons))

@@ -118,6 +118,9 @@ def _links_to_make(roots):
     return made
 
 
+SCRATCH_MB = 256   # the size of the sandbox's /tmp and of its /dev/shm, each
+
+
 def bwrap_argv(writable, env, bwrap="bwrap"):
     """Return the ``bwrap`` command line (before the kernel command) that
     gives the kernel read-only system folders, the ``writable`` folders
@@ -125,7 +128,9 @@ def bwrap_argv(writable, env, bwrap="bwrap"):
     the environment variables ``env``."""
     argv = [bwrap, "--clearenv", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
             "--cap-drop", "ALL", "--die-with-parent", "--new-session",
-            "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp"]
+            "--proc", "/proc", "--dev", "/dev",
+            # Files in memory are not in any process's resident memory: each place for them is capped.
+            "--size", str(SCRATCH_MB * 2**20), "--tmpfs", "/dev/shm", "--size", str(SCRATCH_MB * 2**20), "--tmpfs", "/tmp"]
     for link in ("bin", "lib", "lib64", "sbin"):  # merged-/usr systems link these into /usr
         if os.path.islink(f"/{link}"):
             argv += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]

@@ -27,6 +27,7 @@ import nbformat
 
 from . import judge, processes, sandbox, watch
 from .course import Course, CourseError
+from .errors import printable
 from .nbgrader_process import GRADER_CONFIG, explain_failure, nbgrader_environment
 from .launcher import Launched, Launcher
 
@@ -106,7 +107,7 @@ def describe_attempt(attempt, course):
     """Return a review reason for one attempt the watch reported; a path in
     the throwaway ``course`` is shown as ``<course>/...``."""
     what = {"read": "read", "write": "write", "change": "change or remove"}.get(attempt["action"], attempt["action"])
-    path = str(attempt["path"]).replace(str(course), "<course>")
+    path = printable(str(attempt["path"]).replace(str(course), "<course>")).replace("\n", "\\n")
     refused = " (refused)" if attempt.get("refused") else ""
     return f"tried to {what} {path}, outside its own folder{refused}"
 
@@ -372,7 +373,9 @@ def grade(job, ahead=True):
             notebooks, judged_flags, error = _judge(job, slot, notebooks)
         flags = judged_flags + [f"submitted {name}, a Python module the kernel would import in place of the course's own "
                  "(it was not given to the kernel)" for name in shadowing]
-        flags += [describe_attempt(attempt, slot.course) for attempt in watch.read_attempts(output)]
+        attempts, more = watch.read_attempts(output)
+        flags += [describe_attempt(attempt, slot.course) for attempt in attempts]
+        flags += [f"and {more:,} more attempts outside its own folder"] if more else []
         return SubmissionResult(job.student, notebooks, error, seconds=time.monotonic() - started, peak_mb=peak,
                                 worker=worker_name(), flags=flags)
     except (sandbox.SandboxUnavailable, judge.JudgeUnavailable) as exc:

@@ -100,19 +100,30 @@ class Watch:
         os.write(self.trace_fd, line.encode())
 
 
+MAX_ATTEMPTS = 20   # attempts reported one by one for a submission; the rest are counted
+
+
 def read_attempts(log_text):
     """Return the attempts a watched kernel reported in the grader's log: a
-    list of {"action", "path", "refused"} dicts, in order, without repeats."""
-    attempts = []
+    list of {"action", "path", "refused"} dicts, in order, without repeats,
+    at most MAX_ATTEMPTS; and how many more there were."""
+    attempts, seen, more = [], set(), 0
     for line in log_text.splitlines():
-        if line.startswith(MARK):
-            try:
-                attempt = json.loads(line[len(MARK):])
-            except ValueError:
-                continue
-            if isinstance(attempt, dict) and attempt not in attempts:
-                attempts.append(attempt)
-    return attempts
+        if not line.startswith(MARK):
+            continue
+        try:
+            attempt = json.loads(line[len(MARK):])
+            key = json.dumps(attempt, sort_keys=True)
+        except (ValueError, TypeError):
+            continue
+        if not isinstance(attempt, dict) or key in seen:
+            continue
+        seen.add(key)
+        if len(attempts) < MAX_ATTEMPTS:
+            attempts.append(attempt)
+        else:
+            more += 1
+    return attempts, more
 
 
 def warm_up_keras():
