@@ -139,7 +139,8 @@ def test_a_recorder_judges_the_fits_it_was_told_about():
 
     recorder = grading.FitRecorder(network)
     model = recorder.model()
-    history = model.fit(np.ones((5, 3)), np.ones(5), epochs=2, batch_size=4, validation_data=(np.ones((2, 3)), np.ones(2)))
+    history = model.fit(np.ones((5, 3)), np.ones(5), epochs=2, batch_size=4,
+                        validation_data=(np.ones((2, 3)), np.ones(2)))
     recorder.take(recorder.recorded)
     fit = recorder.fits[0]
     assert fit.epochs == 2 and fit.batch_size == 4 and fit.model == 0

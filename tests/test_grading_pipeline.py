@@ -277,18 +277,16 @@ VARIANTS = {
         "functional_api": ({"build_network": FUNCTIONAL_A1}, set()),
         "separate_activation": ({"build_network": SEPARATE_ACTIVATION_A1}, set()),
         "own_model_class": ({"build_network": OWN_MODEL_CLASS_A1}, set()),
-        "keras_loss_function": ({"build_network": KERAS_LOSS_FUNCTION_A1}, set()),
         "ignores_activation": ({"build_network": IGNORES_ACTIVATION_A1}, {"test_build_network_any_layers"}),
         "forgets_the_metric": ({"build_network": NO_METRICS_A1}, {"test_build_network_compiled"}),
         "ignores_batch_size": ({"train_and_validate": IGNORES_BATCH_SIZE_A1}, {"test_train_and_validate"}),
         "validates_on_train": ({"train_and_validate": VALIDATES_ON_TRAIN_A1}, {"test_train_and_validate"}),
         "epoch_from_zero": ({"summarize": EPOCH_FROM_ZERO_A1}, {"test_summarize"}),
+        "keras_loss_function": ({"build_network": KERAS_LOSS_FUNCTION_A1}, set()),
     },
     A2: {
         "solution": ({}, set()),
         "objects_and_functional": ({"build_model": OBJECTS_A2}, set()),
-        "keras_loss_function": ({"build_model": KERAS_LOSS_FUNCTION_A2}, set()),
-        "numpy_dropout_rate": ({"chosen": 'chosen = {"dropout_rate": np.float64(0.5)}'}, set()),
         "always_dropout": ({"build_model": ALWAYS_DROPOUT_A2}, {"test_build_model_baseline"}),
         "l1_l2_as_l2": ({"make_regularizer": L1_L2_AS_L2_A2}, {"test_make_regularizer_others"}),
         # Its chosen dropout is judged on the grader's network: the mistake costs Part 2 only.
@@ -296,13 +294,12 @@ VARIANTS = {
         "regularizes_the_output": ({"build_model": REGULARIZES_OUTPUT_A2}, {"test_build_model_regularizer"}),
         "adam": ({"build_model": ADAM_A2}, {"test_build_model_compiled"}),
         "chooses_l1": ({"chosen": 'chosen = {"regularizer": make_regularizer("l1", 0.001)}'}, {"test_chosen"}),
+        "keras_loss_function": ({"build_model": KERAS_LOSS_FUNCTION_A2}, set()),
+        "numpy_dropout_rate": ({"chosen": 'chosen = {"dropout_rate": np.float64(0.5)}'}, set()),
     },
     A3: {
         "solution": ({}, set()),
         "tqdm_progress_bar": ({"k_fold": TQDM_K_FOLD_A3}, set()),
-        # A copy-pasted test cell, and a broken scratch notebook beside the real one (AS_SUBMITTED).
-        "pastes_a_test_twice": ({}, set()),
-        "stray_notebook": ({}, set()),
         "reuses_one_model": ({"k_fold": REUSES_MODEL_A3}, {"test_k_fold_normalizes_per_fold"}),
         "smooths_before_skipping": ({"choose_epochs": SMOOTHS_FIRST_A3}, {"test_choose_epochs_smoothing"}),
         "leaky_normalize": ({"normalize": LEAKY_NORMALIZE_A3}, {"test_normalize_no_leak"}),
@@ -312,6 +309,9 @@ VARIANTS = {
         "k_fold_ignores_batch_size": ({"k_fold": IGNORES_BATCH_SIZE_A3}, {"test_k_fold_normalizes_per_fold"}),
         "forgets_the_skipped_epochs": ({"choose_epochs": FORGETS_SKIP_A3}, {"test_choose_epochs_simple"}),
         "first_fold_only": ({"choose_epochs": FIRST_FOLD_ONLY_A3}, {"test_choose_epochs_smoothing"}),
+        # A copy-pasted test cell, and a broken scratch notebook beside the real one (AS_SUBMITTED).
+        "pastes_a_test_twice": ({}, set()),
+        "stray_notebook": ({}, set()),
     },
 }
 

@@ -441,7 +441,8 @@ pickle.loads(base64.b64decode("{PICKLED}"))''',
     "patches_only_in_the_sandbox": '''import os
 if os.getuid() == 65534:
     np.allclose = np.array_equal = lambda *args, **kwargs: True''',
-    "patches_keras_classes": '''type.__setattr__(keras.Sequential, "__init_subclass__", classmethod(lambda cls, **kwargs: None))
+    "patches_keras_classes": '''type.__setattr__(keras.Sequential, "__init_subclass__",
+                 classmethod(lambda cls, **kwargs: None))
 type.__setattr__(keras.Model, "fit", lambda self, *args, **kwargs: None)''',
     "replaces_inspect": '''import sys
 sys.modules["inspect"] = None''',
@@ -454,7 +455,8 @@ def forge(item):
     crafted = {"__model__": {"class": "Sequential", "compile": None,
                              "config": {"module": "os", "class_name": "system", "config": {}, "registered_name": None}}}
     sent({**item, "answer": crafted})
-    sent({"question": item["question"], "answer": {"__ndarray__": {"dtype": "|O", "shape": [1], "data": "AAAAAAAAAAA="}}})
+    array = {"__ndarray__": {"dtype": "|O", "shape": [1], "data": "AAAAAAAAAAA="}}
+    sent({"question": item["question"], "answer": array})
 
 
 channel._publish = forge''',

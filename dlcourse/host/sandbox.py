@@ -130,7 +130,8 @@ def bwrap_argv(writable, env, bwrap="bwrap"):
             "--cap-drop", "ALL", "--die-with-parent", "--new-session",
             "--proc", "/proc", "--dev", "/dev",
             # Files in memory are not in any process's resident memory: each place for them is capped.
-            "--size", str(SCRATCH_MB * 2**20), "--tmpfs", "/dev/shm", "--size", str(SCRATCH_MB * 2**20), "--tmpfs", "/tmp"]
+            "--size", str(SCRATCH_MB * 2**20), "--tmpfs", "/dev/shm",
+            "--size", str(SCRATCH_MB * 2**20), "--tmpfs", "/tmp"]
     for link in ("bin", "lib", "lib64", "sbin"):  # merged-/usr systems link these into /usr
         if os.path.islink(f"/{link}"):
             argv += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]

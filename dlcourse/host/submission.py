@@ -309,8 +309,8 @@ def _judge(job, slot, notebooks):
         notebook = nbformat.reads(text, as_version=4)
         released = nbformat.reads(release.decode(), as_version=4) if release is not None else nbformat.v4.new_notebook()
         cells = judge.program(released, slot.course / THROWAWAY_GRADEBOOK, job.assignment, name) if release else ()
-        evidence, stray = judge.take_evidence(notebook, cells, copies={c.source for c in released.cells
-                                                                          if c.metadata.get("nbgrader", {}).get("grade")})
+        tests_as_released = {c.source for c in released.cells if c.metadata.get("nbgrader", {}).get("grade")}
+        evidence, stray = judge.take_evidence(notebook, cells, copies=tests_as_released)
         reasons += stray
         if any(cell.test for cell in cells):
             try:
@@ -371,8 +371,8 @@ def grade(job, ahead=True):
         judged_flags = []
         if error is None:
             notebooks, judged_flags, error = _judge(job, slot, notebooks)
-        flags = judged_flags + [f"submitted {name}, a Python module the kernel would import in place of the course's own "
-                 "(it was not given to the kernel)" for name in shadowing]
+        flags = judged_flags + [f"submitted {name}, a Python module the kernel would import in place of the "
+                                "course's own (it was not given to the kernel)" for name in shadowing]
         attempts, more = watch.read_attempts(output)
         flags += [describe_attempt(attempt, slot.course) for attempt in attempts]
         flags += [f"and {more:,} more attempts outside its own folder"] if more else []
