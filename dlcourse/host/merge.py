@@ -1,8 +1,9 @@
 """Host side: the trusted merge of one graded submission into the course.
 
 Only the instructor's process runs this. From a worker's :class:`~dlcourse.host.submission.SubmissionResult` it
-takes the autograded notebook, caps its outputs, scores each autograded test
-cell from the executed cells (full points unless the cell raised an error;
+takes the autograded notebook (whose test cells hold the judge's outputs:
+:mod:`dlcourse.host.judge`), caps its outputs, scores each autograded test
+cell from those outputs (full points unless the cell raised an error;
 output on stderr, such as a progress bar or a warning, costs nothing), scans
 the student's cells for tampering, makes every student-made HTML inert
 (:mod:`dlcourse.host.inert`), and writes the course: the autograded
@@ -29,6 +30,8 @@ MAX_OUTPUT_LINES = 200
 MAX_OUTPUT_BYTES = 20_000
 FLOOD_BYTES = 1_000_000   # one cell printing more than this is flagged for review
 REVIEW_FILE = "review.json"
+
+
 @dataclass
 class Merged:
     """One student's autograded outcome, as shown in the autograde table."""

@@ -7,9 +7,11 @@ assumed. The throwaway course holds the course's nbgrader configuration, the
 release version of the assignment, a gradebook that knows only this
 assignment, and the student's files. nbgrader runs there as the grader; the
 student's kernel runs in the sandbox (:mod:`dlcourse.host.sandbox`) and can write
-only the copy of its own files. A wall-time and a memory limit on the whole
-grading stop a hang or a memory bomb; the worker then kills every process the
-grading started.
+only the copy of its own files, and its test cells only gather the student's
+answers as data; the worker's judge (:mod:`dlcourse.host.judge`), which never
+runs student code, decides every test cell. A wall-time and a memory limit on
+the whole grading stop a hang or a memory bomb; the worker then kills every
+process the grading started.
 """
 
 import functools
