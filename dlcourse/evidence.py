@@ -44,6 +44,10 @@ MAX_LAYERS = 200
 MAX_WEIGHTS = 50_000_000      # weights of a rebuilt model's Dense layers (the course's largest has 2.6 million)
 ARRAY_KINDS = "biuf"          # bool, int, unsigned, float
 REGULARIZERS = ("L1", "L2", "L1L2")
+# The only layers a rebuilt model may have: those the assignments ask for. Any other (a Lambda, which
+# carries code; an Embedding, whose size the weight count below does not see) is refused.
+MODEL_LAYERS = {"InputLayer", "Dense", "Dropout", "Activation", "ReLU", "Softmax"}
+MAX_DIMENSION = 1_000_000     # of an input shape
 
 
 class AnswerError(AssertionError):
@@ -189,7 +193,8 @@ def _opaque(name):
 def _decode_array(spec):
     dtype = np.dtype(str(spec["dtype"]))
     shape = tuple(int(n) for n in spec["shape"])
-    if dtype.kind not in ARRAY_KINDS or dtype.fields or any(n < 0 for n in shape) or math.prod(shape) > MAX_ELEMENTS:
+    if (dtype.kind not in ARRAY_KINDS or dtype.fields or any(n < 0 or n > MAX_ELEMENTS for n in shape)
+            or math.prod(shape) > MAX_ELEMENTS):
         raise AnswerError("An array in the answer has a type or a size the judge does not read.")
     data = base64.b64decode(str(spec["data"]), validate=True)
     if len(data) != math.prod(shape) * dtype.itemsize:
@@ -282,6 +287,9 @@ def _check_keras_only(config, what, depth=0):
         raise AnswerError("The model's config is nested too deep.")
     if isinstance(config, dict):
         module = config.get("module")
+        if "class_name" in config and not isinstance(module, str):
+            # Keras loads an object without a module the old way, outside its safe mode (a Lambda's code).
+            raise AnswerError(f"Compile and build with Keras's own {what}: {config['class_name']!r} names no module.")
         if isinstance(module, str) and "class_name" in config:
             # Keras serializes its own functions (keras.losses.binary_crossentropy) as "builtins" functions.
             keras_function = (module == "builtins" and config.get("class_name") == "function"
@@ -327,6 +335,16 @@ def _decode_model(spec, depth):
     import keras
 
     config, compiled = decode(spec["config"], depth + 1), decode(spec["compile"], depth + 1)
+    if type(config) is not dict or type(config.get("layers")) is not list:
+        raise AnswerError("The answer holds a model config the judge does not read.")
+    for layer in config["layers"]:
+        kind = layer.get("class_name") if isinstance(layer, dict) else None
+        if kind not in MODEL_LAYERS:
+            raise AnswerError(f"Build the model from the layers the task asks for ({', '.join(sorted(MODEL_LAYERS))});"
+                              f" {kind!r} is not one of them.")
+        shape = (layer.get("config") or {}).get("batch_shape") if isinstance(layer.get("config"), dict) else None
+        if isinstance(shape, list) and any(not (n is None or (type(n) is int and 0 < n <= MAX_DIMENSION)) for n in shape):
+            raise AnswerError(f"The model's input shape {shape} is not one the judge rebuilds.")
     _check_keras_only(config, "layers")
     if compiled is not None:
         _check_keras_only(compiled, "optimizer, loss and metrics")
@@ -334,11 +352,14 @@ def _decode_model(spec, depth):
         raise AnswerError(f"The model has more than {MAX_LAYERS} layers.")
     if _weights(config) > MAX_WEIGHTS:
         raise AnswerError(f"The model has more than {MAX_WEIGHTS:,} weights: far more than the task needs.")
+    from keras.src.saving.serialization_lib import SafeModeScope
+
     base = keras.Sequential if spec["class"] == "Sequential" else keras.Model
     try:
-        model = base.from_config(config)
-        if compiled is not None:
-            model.compile_from_config(compiled)
+        with SafeModeScope(True):   # never code from a config, whatever a student's kernel set
+            model = base.from_config(config)
+            if compiled is not None:
+                model.compile_from_config(compiled)
     except Exception as error:  # Keras raises many kinds for a config it cannot rebuild
         raise AnswerError(_UNBUILDABLE.format(error=f"{type(error).__name__}: {error}"[:500])) from None
     return model

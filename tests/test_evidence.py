@@ -80,7 +80,9 @@ def test_a_loss_of_one_s_own_is_refused_with_its_name():
 
 @pytest.mark.parametrize("crafted,message", [
     ({"__model__": {"class": "Sequential", "compile": None, "config": evidence.encode(
-        {"module": "os", "class_name": "system", "config": {}, "registered_name": None})}}, "Keras's own"),
+        {"module": "os", "class_name": "system", "config": {}, "registered_name": None})}}, "does not read"),
+    ({"__model__": {"class": "Sequential", "compile": None, "config": evidence.encode({"layers": [
+        {"module": "os", "class_name": "Dense", "config": {"units": 1}, "registered_name": None}]})}}, "Keras's own"),
     ({"__model__": {"class": "Sequential", "compile": None,
                     "config": {"module": "os", "class_name": "system", "config": {}, "registered_name": None}}},
      "not data the judge reads"),
@@ -178,3 +180,42 @@ def test_the_judge_runs_a_test_cell_on_answers_only():
     error = judge.judge_submission(cells, namespace, bad)["test_a"][-1]
     assert error["ename"] == "AssertionError" and error["evalue"] == "5 is too big"
     assert "value" not in namespace, "a submission's names stay out of the setup namespace"
+
+
+def test_a_lambda_s_code_never_runs_where_it_is_decoded(monkeypatch):
+    """Keras loads a layer without a module the old way, outside its safe mode: a Lambda's code would run."""
+    monkeypatch.delenv("DLCOURSE_PWNED", raising=False)
+    code = compile("import os; os.environ['DLCOURSE_PWNED'] = '1'", "<payload>", "exec")
+    payload = {"name": "s", "layers": [
+        {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 4], "name": "i"},
+         "registered_name": None},
+        {"class_name": "Lambda", "config": {"name": "l", "function": [
+            __import__("base64").b64encode(__import__("marshal").dumps(code)).decode(), None, None]}}]}
+    for layers_ in (payload["layers"], payload["layers"][:1] + [dict(payload["layers"][1], module="keras.layers")]):
+        spec = {"class": "Sequential", "compile": None, "config": evidence.encode(dict(payload, layers=layers_))}
+        with pytest.raises(evidence.AnswerError, match="Lambda"):
+            evidence.decode({"__model__": spec})
+    assert "DLCOURSE_PWNED" not in __import__("os").environ
+
+
+@pytest.mark.parametrize("layer", [
+    {"module": "keras.layers", "class_name": "Embedding", "config": {"input_dim": 5_000_000, "output_dim": 10},
+     "registered_name": None},
+    {"module": "keras.layers", "class_name": "Dense", "registered_name": None, "config": {
+        "units": 2, "kernel_initializer": {"class_name": "__numpy__", "config": {"value": "a", "dtype": "S200000000"}}}},
+])
+def test_layers_the_tasks_do_not_use_or_objects_without_a_module_are_refused(layer):
+    config = {"name": "s", "layers": [{"module": "keras.layers", "class_name": "InputLayer",
+                                       "config": {"batch_shape": [None, 4]}, "registered_name": None}, layer]}
+    with pytest.raises(evidence.AnswerError):
+        evidence.decode({"__model__": {"class": "Sequential", "compile": None, "config": evidence.encode(config)}})
+
+
+def test_a_cell_marked_as_a_test_that_the_judge_did_not_judge_fails():
+    notebook = nbformat.v4.new_notebook()
+    for grade_id in ("test_a", "test_a", "test_unknown"):
+        cell = nbformat.v4.new_code_cell("pass")
+        cell.metadata["nbgrader"] = {"grade": True, "solution": False, "grade_id": grade_id}
+        notebook.cells.append(cell)
+    judge.give_verdicts(notebook, {"test_a": []})
+    assert [[o.get("ename") for o in c.outputs] for c in notebook.cells] == [[], ["NotJudged"], ["NotJudged"]]

@@ -126,14 +126,23 @@ def take_evidence(notebook, cells, copies=()):
 
 def give_verdicts(notebook, verdicts):
     """Replace each test cell's outputs in ``notebook`` (in place) with the
-    judge's outputs ``verdicts`` ({grade_id: outputs}); return the notebook."""
+    judge's outputs ``verdicts`` ({grade_id: outputs}); a cell marked as a
+    test that the judge did not judge (a second copy, an unknown id) fails.
+    Return the notebook."""
     done = set()
     for cell in notebook.cells:
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if cell.cell_type == "code" and grade_id in verdicts and grade_id not in done:
-            cell.outputs = [nbformat.from_dict(output) for output in verdicts[grade_id]]
-            done.add(grade_id)
+        meta = cell.metadata.get("nbgrader", {})
+        if cell.cell_type != "code" or not (meta.get("grade") and not meta.get("solution")):
+            continue
+        grade_id = meta.get("grade_id")
+        judged = verdicts[grade_id] if grade_id in verdicts and grade_id not in done else [_not_judged()]
+        cell.outputs = [nbformat.from_dict(output) for output in judged]
+        done.add(grade_id)
     return notebook
+
+
+def _not_judged():
+    return _error_output("NotJudged", "The judge did not judge this cell: it is not one of the assignment's tests.", [])
 
 
 def stopped_verdicts(cells, reason):

@@ -113,7 +113,9 @@ def earned_scores(notebook, max_scores):
     """Return {grade_id: autograded score} for the gradebook's grade cells
     ``max_scores`` ({grade_id: points}); a grade cell missing from the
     notebook scores 0."""
-    cells = {c.metadata.get("nbgrader", {}).get("grade_id"): c for c in notebook.cells}
+    cells = {}
+    for cell in notebook.cells:   # the first cell of a grade id, as the judge reads it
+        cells.setdefault(cell.metadata.get("nbgrader", {}).get("grade_id"), cell)
     return {grade_id: (cell_score(cells[grade_id], points) if grade_id in cells else 0.0)
             for grade_id, points in max_scores.items()}
 
