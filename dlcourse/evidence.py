@@ -299,7 +299,7 @@ def _check_keras_only(config, what, depth=0):
                 shown = config.get("config") if module == "builtins" else config["class_name"]
                 raise AnswerError(f"Compile and build with Keras's own {what}: {shown} is not one of them.")
         for key, value in config.items():
-            if key in ("units", "filters") and (not isinstance(value, int) or not 0 < value <= MAX_UNITS):
+            if key == "units" and (not isinstance(value, int) or not 0 < value <= MAX_UNITS):
                 raise AnswerError(f"A layer has {value!r} units; the judge rebuilds layers of 1 to {MAX_UNITS:,}.")
             _check_keras_only(value, what, depth + 1)
     elif isinstance(config, list):
@@ -324,7 +324,7 @@ def _weights(config):
     for layer in config.get("layers", []):
         inner = layer.get("config", {}) if isinstance(layer, dict) else {}
         shape = inner.get("batch_shape") or inner.get("batch_input_shape") if isinstance(inner, dict) else None
-        if isinstance(shape, list) and shape and isinstance(shape[-1], int):
+        if isinstance(shape, (list, tuple)) and shape and isinstance(shape[-1], int):
             width = shape[-1]
         if isinstance(inner, dict) and isinstance(inner.get("units"), int):
             total, width = total + width * inner["units"], inner["units"]
@@ -343,7 +343,9 @@ def _decode_model(spec, depth):
             raise AnswerError(f"Build the model from the layers the task asks for ({', '.join(sorted(MODEL_LAYERS))});"
                               f" {kind!r} is not one of them.")
         shape = (layer.get("config") or {}).get("batch_shape") if isinstance(layer.get("config"), dict) else None
-        if isinstance(shape, list) and any(not (n is None or (type(n) is int and 0 < n <= MAX_DIMENSION)) for n in shape):
+        sizes_read = isinstance(shape, (list, tuple)) and all(
+            n is None or (type(n) is int and 0 < n <= MAX_DIMENSION) for n in shape)
+        if shape is not None and not sizes_read:
             raise AnswerError(f"The model's input shape {shape} is not one the judge rebuilds.")
     _check_keras_only(config, "layers")
     if compiled is not None:
@@ -526,6 +528,23 @@ def _lookup(name):
 # --- recording fit -----------------------------------------------------------------------------------------------
 
 
+# The arguments of fit a recorded call keeps.
+FIT_ARGUMENTS = ("x", "y", "validation_data", "validation_split", "epochs", "batch_size")
+
+
+def _metric_names(model):
+    return [m for m in (model.get_compile_config() or {}).get("metrics") or [] if isinstance(m, str)]
+
+
+def _epochs(value):
+    """Return the epochs of a recorded fit's made-up history: ``value`` if a plain int in reason, else 0."""
+    return value if type(value) is int and 0 <= value <= 10_000 else 0
+
+
+def _validated(validation_data, validation_split):
+    return validation_data is not None or bool(validation_split)
+
+
 def made_up_history(fit_number, epochs, metrics, validated):
     """Return the history a recorded fit returns: distinct numbers for each
     key, epoch and fit, so that a test can tell them apart."""
@@ -550,6 +569,7 @@ class FitRecorder:
         self.fits = []        # Fit, decoded, in the order they were made
         self.recorded = []    # encoded, in a kernel that runs student code
         self.models = 0
+        self._metric_names = None   # the metrics the grader's model is compiled with
 
     def model(self, *args, **kwargs):
         """Return a new model of the grader's (arguments are ignored), whose fit is recorded."""
@@ -557,20 +577,19 @@ class FitRecorder:
 
         model = self.build()
         number, self.models = self.models, self.models + 1
-        metrics = [m for m in (model.get_compile_config() or {}).get("metrics") or [] if isinstance(m, str)]
+        self._metric_names = _metric_names(model)
         signature = inspect.signature(type(model).fit)
 
         def fit(*args, **kwargs):
             call = signature.bind(model, *args, **kwargs)
             call.apply_defaults()
             given = call.arguments
-            record = {"model": number, **{key: encode(given[key], INLINE_ELEMENTS) for key in
-                                          ("x", "y", "validation_data", "validation_split", "epochs", "batch_size")}}
-            self.recorded.append(record)
-            epochs = given["epochs"] if isinstance(given["epochs"], int) else 0
+            kept = {key: encode(given[key], INLINE_ELEMENTS) for key in FIT_ARGUMENTS}
+            self.recorded.append({"model": number, **kept})
+            epochs = _epochs(given["epochs"])
             history = keras.callbacks.History()
-            history.history = made_up_history(len(self.recorded) - 1, epochs, metrics,
-                                              given["validation_data"] is not None or bool(given["validation_split"]))
+            history.history = made_up_history(len(self.recorded) - 1, epochs, self._metric_names,
+                                              _validated(given["validation_data"], given["validation_split"]))
             history.epoch = list(range(epochs))
             history.set_model(model)
             model.history = history   # as Keras's own History does
@@ -578,28 +597,19 @@ class FitRecorder:
 
         object.__setattr__(model, "fit", fit)
         object.__setattr__(model, "_dlcourse_recorded", number)
-        object.__setattr__(model, "_dlcourse_metrics", metrics)
         return model
 
     def take(self, records):
         """Add the decoded fits of ``records`` (what one answer's call recorded) to :attr:`fits`."""
-        metrics = self._metrics()
+        if self._metric_names is None:   # the judge makes no model: it reads the names from one
+            self._metric_names = _metric_names(self.build())
         for record in records:
             if type(record) is not dict:
                 raise AnswerError("A recorded fit is not data the judge reads.")
-            fields = {key: decode(record.get(key)) for key in
-                      ("x", "y", "validation_data", "validation_split", "epochs", "batch_size")}
-            epochs = fields["epochs"] if type(fields["epochs"]) is int and 0 <= fields["epochs"] <= 10_000 else 0
-            validated = fields["validation_data"] is not None or bool(fields["validation_split"])
-            history = made_up_history(len(self.fits), epochs, metrics, validated)
+            fields = {key: decode(record.get(key)) for key in FIT_ARGUMENTS}
+            history = made_up_history(len(self.fits), _epochs(fields["epochs"]), self._metric_names,
+                                      _validated(fields["validation_data"], fields["validation_split"]))
             self.fits.append(Fit(model=decode(record.get("model")), history=history, **fields))
-
-    def _metrics(self):
-        if not hasattr(self, "_metric_names"):
-            model = self.build()
-            self._metric_names = [m for m in (model.get_compile_config() or {}).get("metrics") or []
-                                  if isinstance(m, str)]
-        return self._metric_names
 
     def answer(self, name, *args, **kwargs):
         """:func:`answer`, with this recorder's fits recorded (and the

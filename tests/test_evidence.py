@@ -97,9 +97,10 @@ def test_crafted_data_is_refused(crafted, message):
         evidence.decode(crafted)
 
 
-def test_a_model_far_too_big_is_refused_before_it_is_built():
+@pytest.mark.parametrize("shape", [[None, 100_000], (None, 100_000)])   # Keras's own configs hold tuples
+def test_a_model_far_too_big_is_refused_before_it_is_built(shape):
     config = {"name": "big", "layers": [
-        {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [None, 100_000]},
+        {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": shape},
          "registered_name": None},
         {"module": "keras.layers", "class_name": "Dense", "config": {"units": 100_000}, "registered_name": None}]}
     with pytest.raises(evidence.AnswerError, match="weights"):

@@ -33,7 +33,6 @@ import sys
 import time
 import traceback
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import nbformat
 
@@ -143,11 +142,6 @@ def give_verdicts(notebook, verdicts):
 
 def _not_judged():
     return _error_output("NotJudged", "The judge did not judge this cell: it is not one of the assignment's tests.", [])
-
-
-def stopped_verdicts(cells, reason):
-    """Return verdicts that fail every test cell with ``reason``."""
-    return {cell.grade_id: [_error_output("JudgeStopped", reason, [])] for cell in cells if cell.test}
 
 
 # --- the judge process ---------------------------------------------------------------------------------------------
