@@ -27,6 +27,7 @@ import base64
 import contextlib
 import hashlib
 import inspect
+import json
 import math
 import os
 from dataclasses import dataclass
@@ -523,6 +524,47 @@ def _lookup(name):
     if name not in namespace:
         raise NameError(f"name {name!r} is not defined: run the cell that defines it.")
     return namespace[name]
+
+
+# --- the grader's own work --------------------------------------------------------------------------------------
+
+
+_remembered = {}    # (function name, arguments as canonical JSON) -> result, for this process's life
+
+
+def _canonical(data):
+    """``data`` (from :func:`encode`) with every dict's pairs in one order."""
+    if type(data) is list:
+        return [_canonical(item) for item in data]
+    if type(data) is dict:
+        if set(data) == {"__dict__"}:
+            return {"__dict__": sorted((_canonical(pair) for pair in data["__dict__"]), key=json.dumps)}
+        return {key: _canonical(item) for key, item in data.items()}
+    return data
+
+
+def remembered(function, *args, **kwargs):
+    """Return ``function(*args, **kwargs)``, computed once per process for
+    the same function name and arguments (compared as data): for the
+    grader's own work that no submission changes, such as training the
+    grader's reference network. The judge serves a whole class, so a
+    reference is trained once per class, not once per student.
+
+    Raises:
+        What ``function`` raises (nothing is remembered then), or
+        AnswerError: an argument is not data (an object, an array too large),
+            so two calls could not be told apart.
+    """
+    arguments = json.dumps(_canonical(encode([list(args), kwargs], fingerprint_above=0)))
+    if '"__object__"' in arguments or '"__unbuildable__"' in arguments:
+        raise AnswerError(f"remembered({function.__qualname__}, ...): an argument is not data, so its result "
+                          "cannot be remembered. Pass numbers, strings, lists, dicts, arrays or Keras configs.")
+    code = function.__code__
+    identity = hashlib.sha256(repr((code.co_code, code.co_consts, code.co_names, function.__defaults__)).encode())
+    key = (function.__module__, function.__qualname__, identity.hexdigest(), arguments)
+    if key not in _remembered:
+        _remembered[key] = function(*args, **kwargs)
+    return _remembered[key]
 
 
 # --- recording fit -----------------------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ import os
 import keras
 
 from .evidence import (AnswerError, FitRecorder, Fingerprint, answer, answer_and_arguments, judging,  # noqa: F401
-                       same_data, value)
+                       remembered, same_data, value)
 
 
 def run_by_nbgrader():

@@ -220,3 +220,26 @@ def test_a_cell_marked_as_a_test_that_the_judge_did_not_judge_fails():
         notebook.cells.append(cell)
     judge.give_verdicts(notebook, {"test_a": []})
     assert [[o.get("ename") for o in c.outputs] for c in notebook.cells] == [[], ["NotJudged"], ["NotJudged"]]
+
+
+def test_the_grader_s_own_work_is_done_once_for_the_same_arguments(monkeypatch):
+    monkeypatch.setattr(evidence, "_remembered", {})
+    calls = []
+
+    def late_val_loss(settings):
+        calls.append(settings)
+        return 0.25 + len(calls)
+
+    same = {"units": 16, "dropout_rate": 0.5, "regularizer": keras.regularizers.L2(0.001)}
+    reordered = {"regularizer": keras.regularizers.L2(0.001), "dropout_rate": 0.5, "units": 16}
+    assert grading.remembered(late_val_loss, same) == grading.remembered(late_val_loss, reordered) == 1.25
+    assert grading.remembered(late_val_loss, {**same, "units": 8}) == 2.25
+    assert grading.remembered(late_val_loss, {**same, "regularizer": keras.regularizers.L2(0.01)}) == 3.25
+    assert len(calls) == 3, "the same configuration was trained again"
+
+    def late_val_loss(settings):   # another function of the same name (another cell's): not the same work
+        return -1.0
+
+    assert grading.remembered(late_val_loss, same) == -1.0
+    with pytest.raises(evidence.AnswerError, match="not data"):
+        grading.remembered(late_val_loss, {"optimizer": object()})
