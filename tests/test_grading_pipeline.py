@@ -28,7 +28,7 @@ from traitlets.config.loader import PyFileConfigLoader
 from conftest import ROOT
 from dlcourse.host import backends, grader, instructor
 from dlcourse.host.course import Course
-from dlcourse.host.submission import Limits
+from dlcourse.host.submission import MAX_PROCESSES, Limits
 from submissions import (SOLUTION_MARK, cell_scores, expected_scores, fill, hidden_test_lines, max_scores,
                          new_course, open_gradebook, release_path, save_report, solution_code, solved, source_path,
                          student_version, submit, with_cell, without)
@@ -416,6 +416,7 @@ ENDLESS = "def choose_epochs(maes, skip=10, factor=0.9):\n    while True:\n     
 DEAF_ENDLESS = ("import signal\n\n\ndef choose_epochs(maes, skip=10, factor=0.9):\n"
                 "    signal.signal(signal.SIGINT, signal.SIG_IGN)\n    while True:\n        pass")
 MEMORY_BOMB = "import numpy as np\n\nhoard = [np.ones((1024, 1024, 128)) for _ in range(64)]  # 64 GB"
+FORK_BOMB = "import subprocess\n\nkids = [subprocess.Popen(['sleep', '60']) for _ in range(500)]"
 A3_CLASS_LIMITS = Limits(wall_seconds=150, memory_mb=4000, cell_seconds=20)
 
 
@@ -433,6 +434,7 @@ def graded_class(course):
         "endless_loop": solved(A3, choose_epochs=ENDLESS),
         "ignores_interrupts": solved(A3, choose_epochs=DEAF_ENDLESS),
         "memory_bomb": solved(A3, build_model=MEMORY_BOMB),
+        "fork_bomb": solved(A3, build_model=FORK_BOMB),
         "broken_json": '{"cells": [ {"cell_type": "code", ',
     }
     for student, notebook in submissions.items():
@@ -481,6 +483,9 @@ def test_a_dying_kernel_a_memory_bomb_and_broken_json_affect_only_that_student(c
     assert "grading machine" not in crash.reasons[0]
     bomb = graded_class["memory_bomb"]
     assert bomb.status == "not graded" and "memory limit of 4000 MB" in bomb.reasons[0], bomb.reasons
+    forks = graded_class["fork_bomb"]
+    assert forks.status == "not graded" and f"more than {MAX_PROCESSES} processes" in forks.reasons[0], (
+        forks.reasons)
     broken = graded_class["broken_json"]
     assert broken.status == "not graded" and "invalid JSON" in broken.reasons[0] and "broken_json" in broken.reasons[0]
     assert (Course.at(course).submitted("broken_json", A3) / f"{A3}.ipynb").exists(), "the broken submission was lost"

@@ -122,6 +122,19 @@ def test_outputs_are_capped_with_a_note_and_floods_are_flagged():
     assert merge.cap_outputs(notebook).cells[0].outputs[0].text == "fine\n" and not merge.floods(notebook)
 
 
+def test_large_attachments_are_replaced_by_a_note_and_small_ones_kept():
+    import base64
+
+    cell = nbformat.v4.new_markdown_cell("![plot](attachment:big.png) ![icon](attachment:small.png)")
+    big = base64.b64encode(b"\x89PNG" + b"\0" * 14_000_000).decode()
+    cell.attachments = {"big.png": {"image/png": big}, "small.png": {"image/png": "iVBORw0KGgo="}}
+    notebook = merge.cap_outputs(nbformat.v4.new_notebook(cells=[cell]))
+    kept = notebook.cells[0].attachments
+    assert kept["small.png"] == {"image/png": "iVBORw0KGgo="}
+    assert kept["big.png"]["text/plain"].startswith("[attachment big.png of 18,66") and "image/png" not in kept["big.png"]
+    nbformat.validate(notebook)
+
+
 def test_feedback_drops_hidden_tests_and_their_tracebacks():
     source = "assert f(1) == 2\n### BEGIN HIDDEN TESTS\nassert f(2) == 4, 'f doubles'\n### END HIDDEN TESTS\nprint('ok')"
     shown, hidden = feedback.without_hidden_tests(source)
@@ -229,6 +242,18 @@ def test_the_memory_limit_stops_a_memory_bomb():
     assert process.poll() is not None
 
 
+def test_the_process_limit_stops_a_fork_bomb_and_every_process_of_it():
+    import psutil
+
+    marker = f"0.{os.getpid()}1"
+    code = (f"import subprocess, time\nkids = [subprocess.Popen(['sleep', '300', '{marker}']) "
+            f"for _ in range({submission.MAX_PROCESSES * 3})]\ntime.sleep(300)")
+    process, (error, _) = _supervised(code, submission.Limits(wall_seconds=120).for_course(Course.at(ROOT)))
+    assert error and f"more than {submission.MAX_PROCESSES} processes" in error, error
+    assert not [p for p in psutil.process_iter(["cmdline"]) if marker in (p.info["cmdline"] or [])], \
+        "a process of the bomb outlived the limit"
+
+
 def test_the_merge_keeps_the_submissions_files_for_feedback_but_no_link(tmp_path):
     """nbgrader's release_feedback needs timestamp.txt and submission_secret.txt in autograded/."""
     from dlcourse.host import merge
@@ -288,3 +313,5 @@ def test_reasons_show_a_student_s_control_characters_escaped():
     reason = merge.printable(submission.describe_attempt(attempt, "/course"))
     assert "\x1b" not in reason and "\x07" not in reason and "\n" not in reason, reason
     assert "\\x1b[2J" in reason and "\\nAll submissions graded" in reason
+    undecodable = submission.describe_decoy("/course/submitted/x\udcff\ud800", "/course")
+    assert undecodable.encode() and "<course>/submitted/x\\xed\\xb3\\xbf" in undecodable, undecodable

@@ -137,6 +137,31 @@ try:
     open(name, "w").write("")
 except OSError as error:
     print(error)''',
+        # The watch in its own kernel turned off, then the folders above its own searched: the decoys
+        # there (dlcourse/host/decoys.py) are watched from outside the sandbox.
+        "blinds_the_watch": '''import gc
+from pathlib import Path
+
+for thing in gc.get_objects():
+    if type(thing).__name__ == "Watch":
+        thing.report = lambda *args, **kwargs: None
+here = Path.cwd()
+for path in sorted(here.parent.parent.rglob("*")):   # its slot's folder and its neighbours
+    if path.is_file() and here not in path.parents:
+        try:
+            print(path, len(path.read_bytes()))
+        except OSError as error:
+            print(error)''',
+        # Only asks whether a course lies above its folder; acts on what it finds.
+        "probes_then_deletes": '''import os
+
+folder = os.getcwd()
+for _ in range(4):
+    folder = os.path.dirname(folder)
+    if os.path.isdir(os.path.join(folder, "submitted")):
+        for root, _, names in os.walk(os.path.join(folder, "submitted")):
+            for name in names:
+                os.remove(os.path.join(root, name))''',
         # Its own dlcourse/grading.py beside the notebook (SHADOW_FILES), to replace the course's checks.
         "shadows_the_helpers": 'print("my helpers are in my folder")',
         # A link where the grader will write the graded notebook, to make it overwrite a course file.
@@ -171,6 +196,9 @@ REPORTED = [
     ("shadows_the_helpers", "submitted dlcourse/grading.py, a Python module the kernel would import"),
     ("deletes_a_classmate", f"tried to change or remove <course>/submitted/honest/{A3}/{A3}.ipynb"),
     ("deletes_the_gradebook", "tried to change or remove <course>/gradebook.db"),
+    ("blinds_the_watch", "opened, listed or changed <course>/gradebook.db, a decoy"),
+    ("blinds_the_watch", f"/submission/{A3}.ipynb, a decoy"),   # a neighbouring grading's folder
+    ("probes_then_deletes", f"/submitted/another_student/{A3}/{A3}.ipynb, a decoy"),   # in the folder above its own
 ]
 # Honest use of files: a plot and a table in its own folder, a temporary file, the data.
 HONEST_FILES = '''import tempfile
@@ -244,8 +272,9 @@ def hostile(tmp_path_factory):
         path = Course.at(course).submitted("shadows_the_helpers", A3) / name
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+    in_kernel_students = submit_in_kernel_attacks(course)
     before = snapshot(course)
-    students = [*attacks(course, 0), "honest", "honest_files"]
+    students = [*attacks(course, 0), "honest", "honest_files", *in_kernel_students]
     outcomes = grader.autograde_class(course, A3, students, workers=2, progress=False,
                                       limits=Limits(wall_seconds=240, memory_mb=4000, cell_seconds=60))
     save_report("hostile", A3, outcomes)
@@ -518,9 +547,8 @@ plt.savefig(os.path.join("plots", "curve.png"))'''),
 }
 
 
-@pytest.fixture(scope="module")
-def in_kernel(tmp_path_factory):
-    course = new_course(tmp_path_factory.mktemp("in-kernel-course"))
+def submit_in_kernel_attacks(course):
+    """Submit the in-kernel attacks and their honest controls; return their students."""
     blank = student_version(A3)
     for student, code in IN_KERNEL.items():
         submit(course, student, A3, with_cell(blank, code, "setup"))
@@ -534,10 +562,13 @@ def in_kernel(tmp_path_factory):
     for student, (answers, extra) in HONEST_CONTROLS.items():
         notebook = solved(A3, **answers)
         submit(course, student, A3, with_cell(notebook, extra, "setup") if extra else notebook)
-    outcomes = grader.autograde_class(course, A3, workers=2, progress=False,
-                                      limits=Limits(wall_seconds=240, memory_mb=4000, cell_seconds=60))
-    save_report("hostile-in-kernel", A3, outcomes)
-    return course, {o.student: o for o in outcomes}
+    return [*IN_KERNEL, *IN_KERNEL_ANSWERS, "marks_its_cell_as_locked", *HONEST_CONTROLS]
+
+
+@pytest.fixture(scope="module")
+def in_kernel(hostile):
+    """The in-kernel attacks and controls, graded in the hostile class (one class: one start of its kernels)."""
+    return hostile["course"], hostile["outcomes"]
 
 
 IN_KERNEL_ATTACKS = [*IN_KERNEL, *IN_KERNEL_ANSWERS, "marks_its_cell_as_locked"]

@@ -108,7 +108,7 @@ def test_a_sandbox_that_cannot_start_a_kernel_stops_grading_and_marks_no_one(tmp
         submit(course, student, A3, solved(A3, **changes))
     before = fingerprint(course)
     missing = tmp_path / "no-such-environment" / "bin" / "python"
-    monkeypatch.setattr(sandbox, "kernel_command", lambda writable, warm=False: [
+    monkeypatch.setattr(sandbox, "kernel_command", lambda writable, warm=False, report=None: [
         str(missing), "-m", "ipykernel_launcher", "-f", "{connection_file}"])
     submission.check_sandbox.cache_clear()
     # Workers as threads of this process, so that they see the broken kernel command.
@@ -123,3 +123,46 @@ def test_a_sandbox_that_cannot_start_a_kernel_stops_grading_and_marks_no_one(tmp
     assert f"execvp {missing}: No such file or directory" in message, "the sandbox's own words are missing"
     assert "Fix: a path the kernel needs does not exist inside the sandbox" in message
     assert fingerprint(course) == before, "the gradebook or autograded/ changed"
+
+
+# A kernel's code that walks up from its folder, reads what it finds, and removes a classmate's notebook.
+LOOKS_AROUND = """import os
+from pathlib import Path
+here = Path.cwd()
+print(os.path.exists(here.parent / "course" / "gradebook.db"))   # a question only: no trace
+for folder in [here.parent, here.parent.parent]:
+    for path in sorted(folder.rglob("*")):
+        if path.is_file() and here not in path.parents:
+            print(path, len(path.read_bytes()))
+for path in [*(here.parent / "course" / "submitted").rglob("*.ipynb"), *(here.parent / "submitted").rglob("*.ipynb")]:
+    path.unlink()
+"""
+
+
+def test_decoys_around_a_kernel_s_folder_report_every_touch_from_outside_the_sandbox(tmp_path):
+    work = tmp_path / "dlcourse-grading-x"
+    folder = work / "submission"
+    folder.mkdir(parents=True)
+    decoys = submission.decoys.plant(work, folder, A3)
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(folder)}
+    argv = sandbox.bwrap_argv([(folder, folder)], env, sandbox.require_bwrap(), decoys.binds)
+    decoys.watch()
+    try:
+        def run(code):
+            done = subprocess.run([*argv, "--chdir", str(folder), "--", sys.executable, "-P", "-c", code],
+                                  capture_output=True, text=True, timeout=120)
+            assert done.returncode == 0, done.stderr[-2000:]
+            return decoys.touched()
+
+        honest = "import os, dlcourse, keras\nopen('notes.txt', 'w').write('mine')\nprint(os.listdir('.'))"
+        assert run(honest) == [], "an honest kernel touched a decoy"
+        assert run("import os\nprint(os.path.exists('../course/gradebook.db'))") == [], "a question is no touch"
+        touched = run(LOOKS_AROUND)
+    finally:
+        decoys.close()
+    for seen in [work / "course", work / "course" / "gradebook.db", work / "course" / "nbgrader_config.py",
+                 work / "course" / "submitted" / "another_student" / A3 / f"{A3}.ipynb",
+                 work / "gradebook.db", work / "submitted" / "another_student" / A3 / f"{A3}.ipynb",
+                 decoys.binds[-1][1] / f"{A3}.ipynb"]:   # a neighbouring grading's folder
+        assert str(seen) in touched, f"{seen} was touched and not reported: {touched}"
+    assert not any(str(folder) in path for path in touched), "the kernel's own folder is no decoy"

@@ -21,5 +21,6 @@ def printable(text):
     """Return a reason as it is safe to show in a terminal, a log or a page:
     control characters escaped (``\\x1b``), at most MAX_REASON_CHARS long.
     Reasons quote what a student chose (paths, names, messages)."""
-    text = CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", str(text))
+    text = str(text).encode(errors="surrogatepass").decode(errors="backslashreplace")  # undecodable bytes in a name
+    text = CONTROL.sub(lambda match: f"\\x{ord(match.group()):02x}", text)
     return text if len(text) <= MAX_REASON_CHARS else text[:MAX_REASON_CHARS] + " [cut]"

@@ -28,6 +28,7 @@ from .errors import printable
 
 MAX_OUTPUT_LINES = 200
 MAX_OUTPUT_BYTES = 20_000
+MAX_RICH_BYTES = 50 * MAX_OUTPUT_BYTES   # an image or other rich output, or a cell's attachment, kept whole up to this
 FLOOD_BYTES = 1_000_000   # one cell printing more than this is flagged for review
 REVIEW_FILE = "review.json"
 
@@ -68,10 +69,20 @@ def floods(notebook):
     return reasons
 
 
+def _cap_attachments(cell):
+    """Replace each attachment of ``cell`` larger than MAX_RICH_BYTES with a note of its size."""
+    for name, bundle in list(cell.get("attachments", {}).items()):
+        size = len(json.dumps(bundle).encode())
+        if size > MAX_RICH_BYTES:
+            cell.attachments[name] = {"text/plain": f"[attachment {name} of {size:,} bytes not kept]"}
+
+
 def cap_outputs(notebook):
     """Cap every code cell's stored outputs in place (lines and bytes per
-    output, with a note where it was cut); return the notebook."""
+    output, with a note where it was cut), and every cell's attachments;
+    return the notebook."""
     for cell in notebook.cells:
+        _cap_attachments(cell)
         if cell.cell_type != "code":
             continue
         for output in cell.outputs:
@@ -84,7 +95,7 @@ def cap_outputs(notebook):
                 data = output.get("data", {})
                 for mime, value in list(data.items()):
                     text = value if isinstance(value, str) else json.dumps(value)
-                    if len(text.encode()) > 50 * MAX_OUTPUT_BYTES:
+                    if len(text.encode()) > MAX_RICH_BYTES:
                         data.pop(mime)
                         data.setdefault("text/plain", f"[{mime} output of {len(text):,} bytes not kept]")
                     elif mime == "text/plain" or mime == "text/html":

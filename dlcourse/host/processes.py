@@ -54,10 +54,11 @@ def is_running(process):
         return False
 
 
-def supervise(process, memory_mb, wall_seconds, poll=POLL_SECONDS):
-    """Wait for ``process`` (a Popen) while its tree stays within the limits;
-    return (the limit it hit: "memory", "wall" or None; its peak in MB).
-    Kills the whole tree when a limit is hit, and always at the end."""
+def supervise(process, memory_mb, wall_seconds, poll=POLL_SECONDS, max_processes=None):
+    """Wait for ``process`` (a Popen) while its tree stays within the limits
+    (with ``max_processes``, also at most that many processes at once);
+    return (the limit it hit: "memory", "wall", "processes" or None; its
+    peak in MB). Kills the whole tree when a limit is hit, and always at the end."""
     start, peak, hit = time.monotonic(), 0.0, None
     known = {}
     while process.poll() is None:
@@ -66,6 +67,8 @@ def supervise(process, memory_mb, wall_seconds, poll=POLL_SECONDS):
         peak = max(peak, rss_bytes(tree) / 2**20)
         if peak > memory_mb:
             hit = "memory"
+        elif max_processes and len(tree) > max_processes:
+            hit = "processes"
         elif time.monotonic() - start > wall_seconds:
             hit = "wall"
         if hit:
@@ -74,6 +77,25 @@ def supervise(process, memory_mb, wall_seconds, poll=POLL_SECONDS):
             process.wait(timeout=poll)  # returns as soon as it ends, not at the next poll
         except subprocess.TimeoutExpired:
             pass
-    kill(list(known.values()) + process_tree(process.pid))
+    kill(freeze(process.pid, known))
     process.wait()
     return hit, peak
+
+
+def freeze(pid, known=None):
+    """Stop (SIGSTOP) the process ``pid`` and all its descendants, again
+    until no new one appears (a stopped process cannot start another, so a
+    process started in a loop cannot outrun it); return them, with the
+    psutil processes ``known`` ({pid: process}) that are no longer in the tree."""
+    known = dict(known or {})
+    while True:
+        tree = process_tree(pid)
+        new = [p for p in tree if p.pid not in known or known[p.pid] != p]
+        for process in tree:
+            try:
+                process.suspend()
+            except psutil.Error:
+                pass
+        known.update({p.pid: p for p in tree})
+        if not new:
+            return list(known.values())

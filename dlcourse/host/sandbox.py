@@ -121,11 +121,13 @@ def _links_to_make(roots):
 SCRATCH_MB = 256   # the size of the sandbox's /tmp and of its /dev/shm, each
 
 
-def bwrap_argv(writable, env, bwrap="bwrap"):
+def bwrap_argv(writable, env, bwrap="bwrap", decoys=(), read_only=()):
     """Return the ``bwrap`` command line (before the kernel command) that
-    gives the kernel read-only system folders, the ``writable`` folders
-    (pairs of a folder on the host and where the kernel sees it), and only
-    the environment variables ``env``."""
+    gives the kernel read-only system folders and the ``read_only`` ones,
+    the ``writable`` folders (pairs of a folder on the host and where the
+    kernel sees it), the ``decoys`` (pairs too, :mod:`dlcourse.host.decoys`;
+    one that would lie in a read-only folder is left out), and only the
+    environment variables ``env``."""
     argv = [bwrap, "--clearenv", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
             "--cap-drop", "ALL", "--die-with-parent", "--new-session",
             "--proc", "/proc", "--dev", "/dev",
@@ -144,6 +146,11 @@ def bwrap_argv(writable, env, bwrap="bwrap"):
         argv += ["--symlink", target, link]
     for source, target in writable:
         argv += ["--bind", str(source), str(target)]
+    for source, target in decoys:
+        if not any(Path(target).is_relative_to(root) for root in roots):
+            argv += ["--bind", str(source), str(target)]
+    for folder in read_only:
+        argv += ["--ro-bind", str(folder), str(folder)]
     for name, value in env.items():
         argv += ["--setenv", name, value]
     return argv
@@ -172,23 +179,27 @@ SYSTEM_READABLE = ["/proc", "/sys", "/dev"]
 SYSTEM_WRITABLE = ["/dev"]
 
 
-def kernel_command(writable, warm=False):
+def kernel_command(writable, warm=False, report=None):
     """Return the command that starts an ipykernel of this Python, as this
     process names it, watched (:mod:`dlcourse.host.watch`): attempts outside
     the read-only roots and the ``writable`` folders (as the kernel sees
-    them) are reported; with ``warm``, Keras and its backend are started
-    first. ``-P``: the notebook's folder is not searched for the launcher (a
+    them) are reported to the socket ``report`` (None: to no one); with
+    ``warm``, Keras and its backend are started first. ``-P``: the notebook's folder is not searched for the launcher (a
     submitted file of that name would otherwise replace it)."""
     readable = os.pathsep.join(_read_only_roots() + SYSTEM_READABLE)
     changeable = os.pathsep.join([str(target) for _, target in writable] + SYSTEM_WRITABLE)
     return [sys.executable, "-P", "-m", "dlcourse.host.watch", "--read", readable, "--write", changeable,
-            *(["--warm", "keras"] if warm else []), "--", "-f", "{connection_file}"]
+            *(["--report", str(report)] if report else []), *(["--warm", "keras"] if warm else []),
+            "--", "-f", "{connection_file}"]
 
 
-def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backends.DEFAULT, warm=False, threads=None):
+def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backends.DEFAULT, warm=False, threads=None,
+                     decoys=(), report=None):
     """Write the kernelspec ``dlcourse-sandbox`` under ``jupyter_dir/kernels``
     (put ``jupyter_dir`` on JUPYTER_PATH); return its folder. ``writable``
-    is as for :func:`bwrap_argv`; the kernel runs on the Keras ``backend``
+    and ``decoys`` are as for :func:`bwrap_argv`, and ``report`` (the watch's
+    socket, whose folder the kernel sees read-only) as for :func:`kernel_command`;
+    the kernel runs on the Keras ``backend``
     with ``threads`` threads (:func:`kernel_environment`) and, with ``warm``,
     starts Keras before it answers. Its provisioner takes a kernel started
     ahead where there is one (:mod:`dlcourse.host.prelaunch`).
@@ -201,9 +212,10 @@ def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backen
             provisioner is not installed in this Python.
     """
     require_provisioner()
-    kernel = kernel_command(writable, warm)
+    kernel = kernel_command(writable, warm, report)
     env = kernel_environment(home, backend, threads)
-    argv = bwrap_argv(writable, env, require_bwrap()) + ["--", *kernel] if sandboxed else kernel
+    read_only = [Path(report).parent] if report else []
+    argv = bwrap_argv(writable, env, require_bwrap(), decoys, read_only) + ["--", *kernel] if sandboxed else kernel
     folder = Path(jupyter_dir) / "kernels" / KERNEL_NAME
     folder.mkdir(parents=True, exist_ok=True)
     # The kernel runs in its own session and PID namespace, where the grader's

@@ -27,8 +27,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import judge, processes, sandbox, watch
+from . import decoys, judge, processes, sandbox, watch
 from .course import Course, CourseError
+from .decoys import Decoys
 from .errors import printable
 from .nbgrader_process import GRADER_CONFIG, explain_failure, nbgrader_environment
 from .launcher import Launched, Launcher
@@ -114,6 +115,13 @@ def describe_attempt(attempt, course):
     return f"tried to {what} {path}, outside its own folder{refused}"
 
 
+def describe_decoy(path, course):
+    """Return a review reason for a decoy the kernel touched (``path`` as it
+    named it); a path in the throwaway ``course``'s place is shown as ``<course>/...``."""
+    shown = printable(str(path).replace(str(course), "<course>")).replace("\n", "\\n")
+    return f"opened, listed or changed {shown}, a decoy where an escape from its folder would look (no honest code does)"
+
+
 def _write_tree(root, files):
     root.mkdir(parents=True, exist_ok=True)
     for relative, content in files.items():
@@ -124,10 +132,19 @@ def _write_tree(root, files):
         path.write_bytes(content)
 
 
+# Processes one grading may run at once: nbgrader, the sandbox and the kernel are 5; a notebook of the
+# course starts none of its own.
+MAX_PROCESSES = 64
+
+
 def _supervise(process, limits):
     """Wait for ``process`` within the limits; return (error or None, peak MB).
     Kills the whole process tree when a limit is hit, and always at the end."""
-    hit, peak = processes.supervise(process, limits.memory_mb, limits.wall_seconds)
+    hit, peak = processes.supervise(process, limits.memory_mb, limits.wall_seconds, max_processes=MAX_PROCESSES)
+    if hit == "processes":
+        return (f"The submission ran more than {MAX_PROCESSES} processes at once, so its grading was stopped "
+                "and it got no autograded points. Fix: check for processes started in a loop (a notebook of "
+                "this course needs none of its own)."), peak
     if hit == "memory":
         return (f"The submission used more than the memory limit of {limits.memory_mb} MB, so its "
                 "grading was stopped and it got no autograded points. Fix: check for a model or an array "
@@ -170,9 +187,12 @@ class Slot:
     process waiting for its arguments (:mod:`dlcourse.host.prelaunch`): what
     grades one submission, started before it arrives."""
     work: Path
+    assignment: str
     backend: str
     limits: Limits
     process: Launched | None = None
+    decoys: Decoys | None = None
+    reports: watch.Reports | None = None
 
     @property
     def course(self):
@@ -191,39 +211,58 @@ class Slot:
 
     @property
     def log(self):
-        """nbgrader's output, the kernel's and the watch's (appended to only)."""
+        """nbgrader's output and the kernel's (appended to only)."""
         return self.work / "nbgrader.log"
 
     def suits(self, job):
-        """True when its kernel is still running, as ``job`` needs it (backend, sandbox, threads)."""
-        kernel = (self.backend, self.limits.sandboxed, self.limits.threads)
-        return kernel == (job.backend, job.limits.sandboxed, job.limits.threads) and self.process.poll() is None
+        """True when its kernel is still running, as ``job`` needs it (assignment, backend, sandbox, threads)."""
+        kernel = (self.assignment, self.backend, self.limits.sandboxed, self.limits.threads)
+        wanted = (job.assignment, job.backend, job.limits.sandboxed, job.limits.threads)
+        return kernel == wanted and self.process.poll() is None
 
 
-def open_slot(backend, limits):
-    """Make a slot and start its kernel (on ``backend``, sandboxed and with
-    threads as ``limits`` say) and nbgrader; return the Slot.
+def open_slot(job):
+    """Make a slot for a submission like ``job`` and start its kernel (on the
+    job's backend, sandboxed and with threads as its limits say, with decoys
+    of the assignment around its folder) and nbgrader; return the Slot.
 
     Raises:
         SandboxUnavailable: sandboxed, and bwrap is not installed.
     """
-    slot = Slot(sandbox.work_folder("dlcourse-grading-"), backend, limits)
+    slot = Slot(sandbox.work_folder("dlcourse-grading-"), job.assignment, job.backend, job.limits)
+    try:
+        _start(slot)
+    except BaseException:
+        close_slot(slot)
+        raise
+    return slot
+
+
+def _start(slot):
+    """Make the slot's folders, decoys and watch socket, and start its nbgrader process and kernel."""
+    limits = slot.limits
     runtime, home, jupyter = (slot.work / name for name in (sandbox.RUNTIME, "home", "jupyter"))
     for folder in (slot.course, slot.folder, runtime, home / "tmp"):
         folder.mkdir(parents=True)
     _write_tree(jupyter, {"nbgrader_config.py": GRADER_CONFIG.encode()})
     writable = [(slot.folder, slot.folder), (runtime, runtime), (home, home)]
-    sandbox.write_kernelspec(jupyter, writable, home, limits.sandboxed, backend, warm=True, threads=limits.threads)
+    slot.decoys = decoys.plant(slot.work, slot.folder, slot.assignment)
+    slot.reports = watch.Reports(slot.work / "watch")
+    sandbox.write_kernelspec(jupyter, writable, home, limits.sandboxed, slot.backend, warm=True,
+                             threads=limits.threads, decoys=slot.decoys.binds, report=slot.reports.path)
     env = nbgrader_environment(JUPYTER_PATH=str(jupyter), JUPYTER_CONFIG_DIR=str(jupyter),
                                JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime))
-    # The log is appended to: a kernel's write cannot overwrite the watch's lines.
+    # nbgrader's output and the kernel's, appended (the watch reports to its socket, never here).
     slot.process = _launcher.launch([str(slot.folder), str(slot.socket), str(slot.work)],
                                     cwd=slot.course, env=env, log=slot.log)
-    return slot
 
 
 def close_slot(slot):
-    """Stop a slot's processes (if still running) and remove its folder; return None."""
+    """Stop a slot's processes (if still running) and its decoys' watch, and remove its folder; return None."""
+    if slot.decoys is not None:
+        slot.decoys.close()
+    if slot.reports is not None:
+        slot.reports.collect()
     if slot.process is not None:
         try:
             slot.process.stdin.close()  # end of input: the process stops its kernel and leaves
@@ -251,12 +290,12 @@ def _take_slot(job):
         return slot
     if slot is not None:
         close_slot(slot)
-    return open_slot(job.backend, job.limits)
+    return open_slot(job)
 
 
 def _start_next_slot(job):
     """Start this thread's slot for its next submission, like ``job``'s."""
-    slot = open_slot(job.backend, job.limits)
+    slot = open_slot(job)
     with _next_slots_lock:
         _next_slots[threading.get_ident()] = slot
 
@@ -355,6 +394,7 @@ def grade(job, ahead=True):
     try:
         slot = _take_slot(job)
         shadowing = _fill(slot, job)
+        slot.decoys.watch()   # from here on, a touch is this submission's
         try:
             slot.process.stdin.write(json.dumps(nbgrader_arguments(job, slot)) + "\n")
             slot.process.stdin.close()
@@ -370,14 +410,18 @@ def grade(job, ahead=True):
         notebooks = {} if error else {p.stem: p.read_text() for p in sorted(student_files.glob("*.ipynb"))}
         if error is None and not notebooks:
             error = "nbgrader wrote no autograded notebook:\n" + explain_failure(output)
+        touched = slot.decoys.touched()
         judged_flags = []
         if error is None:
             notebooks, judged_flags, error = _judge(job, slot, notebooks)
         flags = judged_flags + [f"submitted {name}, a Python module the kernel would import in place of the "
                                 "course's own (it was not given to the kernel)" for name in shadowing]
-        attempts, more = watch.read_attempts(output)
+        attempts, more, forged = slot.reports.collect()
         flags += [describe_attempt(attempt, slot.course) for attempt in attempts]
         flags += [f"and {more:,} more attempts outside its own folder"] if more else []
+        flags += [f"sent {forged:,} messages to the grader's watch that the watch did not write"] if forged else []
+        flags += [describe_decoy(path, slot.course) for path in touched[:watch.MAX_ATTEMPTS]]
+        flags += [f"and {len(touched) - watch.MAX_ATTEMPTS:,} more decoys"] if len(touched) > watch.MAX_ATTEMPTS else []
         return SubmissionResult(job.student, notebooks, error, seconds=time.monotonic() - started, peak_mb=peak,
                                 worker=worker_name(), flags=flags)
     except (sandbox.SandboxUnavailable, judge.JudgeUnavailable) as exc:

@@ -1,7 +1,7 @@
 """Host side, run inside the sandbox: a graded kernel that reports what it
 tries on files.
 
-``python -P -m dlcourse.host.watch --read DIRS --write DIRS [--warm keras] -- KERNEL_ARGS``
+``python -P -m dlcourse.host.watch --read DIRS --write DIRS --report SOCKET [--warm keras] -- KERNEL_ARGS``
 installs a Python audit hook, then starts ``ipykernel_launcher KERNEL_ARGS``
 (with ``--warm keras``, it first imports Keras and starts its backend, the
 start-up every graded notebook has, so that a kernel started ahead of its
@@ -10,19 +10,25 @@ that start-up and before any code of the submission).
 The hook sees each attempt of the kernel's code to read, list, change or
 remove a path, before the sandbox answers it. An attempt outside the folders
 it may read (``--read``) or change (``--write``, each a list joined with
-``os.pathsep``) becomes one line, :data:`MARK` and a JSON object, on the
-kernel's original standard error: the grader's log, a file outside the
-sandbox, opened for appending. The kernel's code cannot reopen that log
-through ``/proc`` or ``/dev/fd``, nor truncate it: the hook refuses both (and
-reports them).
+``os.pathsep``) becomes one message, :data:`MARK` and a JSON object, sent to
+the grader's Unix socket ``--report`` (a folder the sandbox shows read-only,
+so no code of the kernel can remove or replace it). Each message goes on a
+socket of its own, opened and closed for it: the kernel holds no descriptor
+of the grader's that its code could close or write to. Opening a file
+through ``/proc/self/fd`` or ``/dev/fd`` is refused (and reported).
 
-:func:`read_attempts` reads the attempts back from the log, on the host.
+On the host, :class:`Reports` receives the messages while the kernel runs
+(a flood waits for the grader, it never pushes a report out), and
+:func:`read_attempts` reads the attempts from them. A message that is not a
+report is counted as forged.
 """
 
 import json
 import os
 import re
+import socket
 import sys
+import threading
 
 MARK = "[dlcourse-watch] "
 WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
@@ -37,11 +43,10 @@ FILE_DESCRIPTOR_PATHS = re.compile(r"^/(proc/(self|thread-self|\d+)(/task/\d+)?/
 class Watch:
     """The audit hook: report attempts outside the allowed folders."""
 
-    def __init__(self, readable, writable, trace_fd):
+    def __init__(self, readable, writable, report):
         self.readable = [os.path.realpath(p) for p in readable + writable]
         self.writable = [os.path.realpath(p) for p in writable]
-        self.trace_fd = trace_fd
-        self.trace = os.fstat(trace_fd)
+        self.address = report   # the grader's socket, or None: nothing is sent
         self.seen = set()
 
     def __call__(self, event, args):
@@ -63,8 +68,6 @@ class Watch:
                 return None           # stays safe: appended to only, and truncating it is refused
             action = "write" if (flags or 0) & WRITE_FLAGS or (mode and set(mode) & set("wax+")) else "read"
             return self.check(action, path)
-        if event == "os.truncate" and isinstance(args[0], int):
-            return self.check_descriptor(args[0], "truncate")
         action = "change" if event in CHANGES else "read"
         paths = [a for a in args[:2] if isinstance(a, (str, bytes, os.PathLike))]
         if event == "os.symlink":  # the link itself, and what it points to, judged as a change
@@ -79,51 +82,124 @@ class Watch:
         resolved = os.path.realpath(named)
         allowed = self.writable if action in ("write", "change") else self.readable
         if not any(resolved == root or resolved.startswith(root.rstrip("/") + "/") for root in allowed):
-            self.report(action, named)
-        return None
-
-    def check_descriptor(self, fd, action):
-        try:
-            same = os.path.samestat(os.fstat(fd), self.trace)
-        except OSError:
-            return None
-        if same:
-            self.report(action, f"file descriptor {fd} (the grader's log)", refused=True)
-            return "the grading sandbox refuses this"
+            if not self.report(action, named):
+                return f"{named}: the grading sandbox refuses this while its watch cannot report"
         return None
 
     def report(self, action, path, refused=False):
-        if (action, path) in self.seen:
-            return
-        self.seen.add((action, path))
-        line = MARK + json.dumps({"action": action, "path": path, "refused": refused}) + "\n"
-        os.write(self.trace_fd, line.encode())
-
-
-MAX_ATTEMPTS = 20   # attempts reported one by one for a submission; the rest are counted
-
-
-def read_attempts(log_text):
-    """Return the attempts a watched kernel reported in the grader's log: a
-    list of {"action", "path", "refused"} dicts, in order, without repeats,
-    at most MAX_ATTEMPTS; and how many more there were."""
-    attempts, seen, more = [], set(), 0
-    for line in log_text.splitlines():
-        if not line.startswith(MARK):
-            continue
+        """Send one report to the grader; return False when it could not be
+        sent (then the attempt is refused: no descriptor left, say)."""
+        if (action, path) in self.seen or self.address is None:
+            return True
+        message = MARK + json.dumps({"action": action, "path": path[:MAX_PATH], "refused": refused})
         try:
-            attempt = json.loads(line[len(MARK):])
-            key = json.dumps(attempt, sort_keys=True)
-        except (ValueError, TypeError):
-            continue
-        if not isinstance(attempt, dict) or key in seen:
-            continue
-        seen.add(key)
-        if len(attempts) < MAX_ATTEMPTS:
-            attempts.append(attempt)
+            with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as channel:
+                channel.settimeout(SEND_SECONDS)   # the grader drains its socket as messages come
+                channel.sendto(message.encode(errors="backslashreplace"), self.address)
+        except OSError:
+            return False
+        self.seen.add((action, path))
+        return True
+
+
+MAX_ATTEMPTS = 20        # attempts reported one by one for a submission; the rest are counted
+MAX_PATH = 1000          # characters of a path in a report
+MAX_MESSAGE_BYTES = 8192   # the longest report (a path of MAX_PATH escaped characters) is about 6,000
+MAX_SEEN = 10_000        # different attempts told apart for one kernel; past that, every one counts as more
+SEND_SECONDS = 10        # a report waits this long for room in the grader's socket
+RECEIVE_SECONDS = 0.2    # how often the grader's receiver looks whether it should stop
+ACTIONS = ("read", "write", "change")
+
+
+class Reading:
+    """The attempts read from a watched kernel's messages so far: at most
+    MAX_ATTEMPTS kept, the rest and the forged messages counted."""
+
+    def __init__(self):
+        self.attempts, self.seen, self.more, self.forged = [], set(), 0, 0
+
+    def add(self, message):
+        """Read one message (bytes or str); return None."""
+        attempt = _attempt(message)
+        if attempt is None:
+            self.forged += 1
+            return
+        key = (attempt["action"], attempt["path"], attempt["refused"])
+        if key in self.seen:
+            return
+        if len(self.seen) < MAX_SEEN:
+            self.seen.add(key)
+        if len(self.attempts) < MAX_ATTEMPTS:
+            self.attempts.append(attempt)
         else:
-            more += 1
-    return attempts, more
+            self.more += 1
+
+
+def _attempt(message):
+    """The attempt a message reports, or None when the watch did not write it."""
+    if isinstance(message, bytes):
+        message = message.decode(errors="backslashreplace")
+    if not message.startswith(MARK) or len(message) > MAX_MESSAGE_BYTES:
+        return None
+    try:
+        attempt = json.loads(message[len(MARK):])
+    except (ValueError, RecursionError):
+        return None
+    if not (isinstance(attempt, dict) and set(attempt) == {"action", "path", "refused"}
+            and attempt["action"] in ACTIONS and type(attempt["path"]) is str and type(attempt["refused"]) is bool):
+        return None
+    return attempt
+
+
+def read_attempts(messages):
+    """Return the attempts in a watched kernel's ``messages`` (strings or
+    bytes): a list of {"action", "path", "refused"} dicts, in order, without
+    repeats, at most MAX_ATTEMPTS; how many more there were; and how many
+    messages were not the watch's (forged)."""
+    reading = Reading()
+    for message in messages:
+        reading.add(message)
+    return reading.attempts, reading.more, reading.forged
+
+
+class Reports:
+    """Host side: the Unix socket ``folder/report`` a watched kernel reports
+    to (give ``folder`` to the sandbox read-only), read as they come: only
+    the attempts and counts are kept, never the messages."""
+
+    def __init__(self, folder):
+        folder.mkdir()
+        self.path = folder / "report"
+        self.socket = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        self.socket.bind(str(self.path))
+        self.socket.settimeout(RECEIVE_SECONDS)
+        self.reading, self.receiving = Reading(), True
+        self.thread = threading.Thread(target=self._receive, daemon=True)
+        self.thread.start()
+
+    def _receive(self):
+        while self.receiving:
+            try:   # a longer message is cut here, and counted as forged
+                self.reading.add(self.socket.recv(MAX_MESSAGE_BYTES + 1))
+            except TimeoutError:
+                continue
+            except OSError:   # closed
+                return
+
+    def collect(self):
+        """Stop receiving (once the kernel has ended); return (attempts,
+        how many more, how many forged), as :func:`read_attempts`."""
+        if self.receiving:
+            self.receiving = False
+            self.thread.join()
+            self.socket.setblocking(False)
+            while True:
+                try:
+                    self.reading.add(self.socket.recv(MAX_MESSAGE_BYTES + 1))
+                except OSError:   # nothing left
+                    break
+            self.socket.close()
+        return self.reading.attempts, self.reading.more, self.reading.forged
 
 
 def warm_up_keras():
@@ -143,7 +219,7 @@ def main(argv):
     # yet, and judging the thousands of files Keras's backend opens would slow every kernel.
     if options.get("--warm") == "keras":
         warm_up_keras()
-    sys.addaudithook(Watch(readable, writable, os.dup(2)))
+    sys.addaudithook(Watch(readable, writable, options.get("--report")))
     sys.argv = ["ipykernel_launcher", *argv[split + 1:]]
     import runpy
 
