@@ -63,8 +63,8 @@ def test_open_files_cannot_be_reached_through_proc(hook):
 
 
 def test_messages_that_are_not_the_watch_s_are_counted_as_forged():
-    messages = ["noise", '[dlcourse-watch] {"action": "read", "path": "/x", "refused": false}', "[dlcourse-watch] {broken",
-                '[dlcourse-watch] {"action": "read"}']
+    messages = ["noise", '[dlcourse-watch] {"action": "read", "path": "/x", "refused": false}',
+                "[dlcourse-watch] {broken", '[dlcourse-watch] {"action": "read"}']
     assert watch.read_attempts(messages) == ([{"action": "read", "path": "/x", "refused": False}], 0, 3)
 
 

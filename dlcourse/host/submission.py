@@ -119,7 +119,8 @@ def describe_decoy(path, course):
     """Return a review reason for a decoy the kernel touched (``path`` as it
     named it); a path in the throwaway ``course``'s place is shown as ``<course>/...``."""
     shown = printable(str(path).replace(str(course), "<course>")).replace("\n", "\\n")
-    return f"opened, listed or changed {shown}, a decoy where an escape from its folder would look (no honest code does)"
+    return (f"opened, listed or changed {shown}, a decoy where an escape from its folder would look "
+            "(no honest code does)")
 
 
 def _write_tree(root, files):
