@@ -142,9 +142,9 @@ except OSError as error:
         "blinds_the_watch": '''import gc
 from pathlib import Path
 
-for thing in gc.get_objects():
+for thing in gc.get_objects():   # "sent": the watch refuses what it could not report
     if type(thing).__name__ == "Watch":
-        thing.report = lambda *args, **kwargs: None
+        thing.report = lambda *args, **kwargs: True
 here = Path.cwd()
 for path in sorted(here.parent.parent.rglob("*")):   # its slot's folder and its neighbours
     if path.is_file() and here not in path.parents:
