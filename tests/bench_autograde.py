@@ -93,6 +93,7 @@ def where_the_time_goes(assignment):
     submission.grade(first)  # starts the slot of the next submission
     time.sleep(15)           # while a submission is graded, the next slot warms up
     result = submission.grade(second, ahead=False)
+    submission.close_next_slots()   # and this thread's judge, with its folder
     assert result.error is None, result.error
     cells = json.loads(result.notebooks[assignment])["cells"]
     meta = [c["metadata"].get("nbgrader", {}) for c in cells]
