@@ -106,20 +106,23 @@ def importable(name):
     return name.endswith(IMPORTABLE_SUFFIXES)
 
 
+def shown_path(path, course):
+    """Return a path a kernel named as a reason shows it: escaped, with the
+    throwaway ``course`` (or a decoy in its place) shown as ``<course>``."""
+    return printable(str(path).replace(str(course), "<course>")).replace("\n", "\\n")
+
+
 def describe_attempt(attempt, course):
-    """Return a review reason for one attempt the watch reported; a path in
-    the throwaway ``course`` is shown as ``<course>/...``."""
+    """Return a review reason for one attempt the watch reported (paths as :func:`shown_path`)."""
     what = {"read": "read", "write": "write", "change": "change or remove"}.get(attempt["action"], attempt["action"])
-    path = printable(str(attempt["path"]).replace(str(course), "<course>")).replace("\n", "\\n")
+    path = shown_path(attempt["path"], course)
     refused = " (refused)" if attempt.get("refused") else ""
     return f"tried to {what} {path}, outside its own folder{refused}"
 
 
 def describe_decoy(path, course):
-    """Return a review reason for a decoy the kernel touched (``path`` as it
-    named it); a path in the throwaway ``course``'s place is shown as ``<course>/...``."""
-    shown = printable(str(path).replace(str(course), "<course>")).replace("\n", "\\n")
-    return (f"opened, listed or changed {shown}, a decoy where an escape from its folder would look "
+    """Return a review reason for a decoy the kernel touched (``path`` as it named it, shown as :func:`shown_path`)."""
+    return (f"opened, listed or changed {shown_path(path, course)}, a decoy where an escape from its folder would look "
             "(no honest code does)")
 
 
@@ -247,7 +250,8 @@ def _start(slot):
         folder.mkdir(parents=True)
     _write_tree(jupyter, {"nbgrader_config.py": GRADER_CONFIG.encode()})
     writable = [(slot.folder, slot.folder), (runtime, runtime), (home, home)]
-    slot.decoys = decoys.plant(slot.work, slot.folder, slot.assignment)
+    # Decoys are for a sandbox to show: an unsandboxed kernel (--unsafe-no-sandbox) gets none.
+    slot.decoys = decoys.plant(slot.work, slot.folder, slot.assignment) if limits.sandboxed else Decoys([])
     slot.reports = watch.Reports(slot.work / "watch")
     sandbox.write_kernelspec(jupyter, writable, home, limits.sandboxed, slot.backend, warm=True,
                              threads=limits.threads, decoys=slot.decoys.binds, report=slot.reports.path)

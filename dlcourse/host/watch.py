@@ -36,7 +36,7 @@ WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 CHANGES = {"os.remove", "os.rmdir", "os.rename", "os.mkdir", "os.chmod", "os.chown", "os.link", "os.symlink",
            "os.truncate", "os.utime", "shutil.rmtree", "shutil.move", "shutil.copytree"}
 READS = {"os.listdir", "os.scandir", "glob.glob", "sqlite3.connect", "os.chdir"}
-# Ways back to an open file (such as the grader's log) that the mount namespace does not show.
+# Ways back to an open file (nbgrader's log is the kernel's standard error) that the mount namespace does not show.
 FILE_DESCRIPTOR_PATHS = re.compile(r"^/(proc/(self|thread-self|\d+)(/task/\d+)?/fd|dev/(fd|stdin|stdout|stderr))(/|$)")
 
 
@@ -61,11 +61,12 @@ class Watch:
 
     def judge(self, event, args):
         """Report an attempt outside the allowed folders; return a reason to
-        refuse it (an attempt on the grader's log), else None."""
+        refuse it (an open file reached through /proc, or an attempt it could
+        not report), else None."""
         if event == "open":
             path, mode, flags = args
-            if isinstance(path, int):  # ipykernel opens its inherited streams by descriptor; the log
-                return None           # stays safe: appended to only, and truncating it is refused
+            if isinstance(path, int):  # ipykernel opens its inherited streams by descriptor: no path
+                return None
             action = "write" if (flags or 0) & WRITE_FLAGS or (mode and set(mode) & set("wax+")) else "read"
             return self.check(action, path)
         action = "change" if event in CHANGES else "read"
