@@ -8,6 +8,7 @@ one. A submission that kills its own kernel is still blamed, with its cell.
 """
 
 import hashlib
+import os
 import json
 import subprocess
 import sys
@@ -166,3 +167,44 @@ def test_decoys_around_a_kernel_s_folder_report_every_touch_from_outside_the_san
                  decoys.binds[-1][1] / f"{A3}.ipynb"]:   # a neighbouring grading's folder
         assert str(seen) in touched, f"{seen} was touched and not reported: {touched}"
     assert not any(str(folder) in path for path in touched), "the kernel's own folder is no decoy"
+
+
+# Run as an account of its own: it takes every inotify instance its user may have (all but one, and
+# then every watch), then watches decoys.
+EXHAUSTS_INOTIFY = """import atexit, os, pwd, shutil, sys, tempfile
+nobody = pwd.getpwnam("nobody")
+os.setgid(nobody.pw_gid)
+os.setuid(nobody.pw_uid)
+from dlcourse.host import decoys
+libc = decoys._libc()
+taken = []
+while (fd := libc.inotify_init1(0)) >= 0:
+    taken.append(fd)
+folder = tempfile.mkdtemp()
+atexit.register(shutil.rmtree, folder)
+if sys.argv[1] == "watches":
+    os.close(taken.pop())
+    for i in range(2000):
+        open(os.path.join(folder, str(i)), "w").close()
+    paths = [os.fsencode(os.path.join(folder, str(i))) for i in range(2000)]
+    for fd in taken:
+        if any(libc.inotify_add_watch(fd, path, decoys.IN_OPEN) < 0 for path in paths):
+            break
+planted = decoys.plant(folder, os.path.join(folder, "submission"), "a3_regression")
+try:
+    planted.watch()
+except decoys.WatchUnavailable as error:
+    print(error)
+    sys.exit(0)
+sys.exit(f"watched the decoys with {len(taken)} instances taken")
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to run as an account whose inotify instances it may take")
+@pytest.mark.parametrize("limit", ["instances", "watches"])
+def test_a_machine_out_of_inotify_stops_grading_with_the_limit_to_raise(limit):
+    done = subprocess.run([sys.executable, "-c", EXHAUSTS_INOTIFY, limit], capture_output=True, text=True,
+                          timeout=120, env={"PATH": "/usr/bin:/bin", "TMPDIR": "/tmp"})
+    assert done.returncode == 0, done.stdout + done.stderr[-2000:]
+    assert f"ran out of inotify {limit}" in done.stdout, done.stdout
+    assert f"fs.inotify.max_user_{limit}" in done.stdout, done.stdout

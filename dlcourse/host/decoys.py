@@ -25,6 +25,8 @@ import secrets
 import struct
 from pathlib import Path
 
+from .errors import UserError
+
 # What a decoy file says to whoever opens it.
 TEXT = "# Not part of any course: this file is a decoy, and opening it is reported to the instructor.\n"
 OTHER_STUDENT = "another_student"
@@ -38,6 +40,18 @@ TOUCHES = (IN_ACCESS | IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_OPEN | IN_MOV
            | IN_DELETE | IN_DELETE_SELF | IN_MOVE_SELF)
 IN_NONBLOCK, IN_CLOEXEC = os.O_NONBLOCK, os.O_CLOEXEC
 EVENT = struct.Struct("iIII")   # wd, mask, cookie, len (then len bytes of name)
+
+
+class WatchUnavailable(UserError):
+    """This machine gives no more inotify instances or watches, so the decoys
+    of a grading cannot be watched: a fault of the machine, not of a submission."""
+
+    def __init__(self, errno, what, limit):
+        super().__init__(
+            f"The grading machine ran out of inotify {what} ({os.strerror(errno)}), so the decoys around a "
+            "graded kernel could not be watched and grading stopped: no submission was marked for it. "
+            f"Fix: raise the limit (`sysctl fs.inotify.{limit}=...`, as root; see `sysctl fs.inotify`), or "
+            "stop other programs that watch many files on this machine, then grade again.")
 
 
 def course_files(assignment):
@@ -73,19 +87,24 @@ class Decoys:
         Linux), nothing is watched and nothing is ever touched.
 
         Raises:
-            OSError: this machine has inotify but gives no more watches.
+            WatchUnavailable: this machine has inotify but gives no more
+                instances or watches (no decoy is left unwatched).
         """
         libc = _libc()
         if libc is None or not self.binds:
             return self
-        self.fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
-        if self.fd < 0:
-            raise OSError(ctypes.get_errno(), "inotify cannot watch the decoys (fs.inotify.max_user_instances?)")
+        fd = libc.inotify_init1(IN_NONBLOCK | IN_CLOEXEC)
+        if fd < 0:
+            raise WatchUnavailable(ctypes.get_errno(), "instances", "max_user_instances")
+        self.fd = fd
         for host, seen in self.binds:
             for path in [Path(host), *sorted(Path(host).rglob("*"))]:
                 wd = libc.inotify_add_watch(self.fd, os.fsencode(path), TOUCHES)
-                if wd >= 0:
-                    self.names[wd] = Path(seen) / path.relative_to(host)
+                if wd < 0:
+                    errno = ctypes.get_errno()
+                    self.close()
+                    raise WatchUnavailable(errno, "watches", "max_user_watches")
+                self.names[wd] = Path(seen) / path.relative_to(host)
         return self
 
     def touched(self):

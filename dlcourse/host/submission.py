@@ -429,7 +429,7 @@ def grade(job, ahead=True):
         flags += [f"and {len(touched) - watch.MAX_ATTEMPTS:,} more decoys"] if len(touched) > watch.MAX_ATTEMPTS else []
         return SubmissionResult(job.student, notebooks, error, seconds=time.monotonic() - started, peak_mb=peak,
                                 worker=worker_name(), flags=flags)
-    except (sandbox.SandboxUnavailable, judge.JudgeUnavailable) as exc:
+    except (sandbox.SandboxUnavailable, judge.JudgeUnavailable, decoys.WatchUnavailable) as exc:
         return SubmissionResult(job.student, error=str(exc), machine_fault=True, seconds=time.monotonic() - started)
     finally:
         if slot is not None:
