@@ -12,6 +12,7 @@ and the honest submissions have their exact expected scores.
 import base64
 import hashlib
 import pickle
+import random
 import socket
 import threading
 import time
@@ -24,6 +25,7 @@ import pytest
 from conftest import ROOT
 from dlcourse.host import cheats, grader
 from dlcourse.host.course import Course
+from dlcourse.host.capped import SCRATCH_MB
 from dlcourse.host.submission import Limits
 from submissions import (cell_scores, expected_scores, fill, new_course, open_gradebook, save_report, solved,
                          student_version, submit, with_cell)
@@ -164,6 +166,21 @@ for _ in range(4):
                 os.remove(os.path.join(root, name))''',
         # Its own dlcourse/grading.py beside the notebook (SHADOW_FILES), to replace the course's checks.
         "shadows_the_helpers": 'print("my helpers are in my folder")',
+        # Disk and memory no process owns: every folder it may write filled, in bytes or in files.
+        "fills_its_folders": '''import os, tempfile
+chunk = bytes(2**20)
+for place in [".", tempfile.gettempdir(), "/dev/shm"]:
+    try:
+        with open(os.path.join(place, "ballast"), "wb") as ballast:
+            for _ in range(2048):   # 2 GB
+                ballast.write(chunk)
+    except OSError as error:
+        print(place, error)
+try:
+    for i in range(1_000_000):
+        open(f"/tmp/empty-{i}", "w").close()
+except OSError as error:
+    print(i, error)''',
         # A link where the grader will write the graded notebook, to make it overwrite a course file.
         "sets_a_symlink_trap": f'''import os
 for name in os.listdir("."):
@@ -200,6 +217,11 @@ REPORTED = [
     ("blinds_the_watch", ", a decoy where an escape from its folder would look"),
     ("blinds_the_watch", "more decoys"),
     ("probes_then_deletes", f"/submitted/another_student/{A3}/{A3}.ipynb, a decoy"),   # in the folder above its own
+    # Each folder it may write is a tmpfs of its own size (dlcourse/host/capped.py).
+    ("fills_its_folders", f"filled its own folder, its limit of {SCRATCH_MB} MB in"),
+    ("fills_its_folders", "filled its home folder"),   # tempfile's folder is its home's tmp
+    ("fills_its_folders", "filled /dev/shm"),
+    ("fills_its_folders", "filled /tmp"),   # in files: MAX_FILES of them
 ]
 # Honest use of files: a plot and a table in its own folder, a temporary file, the data.
 HONEST_FILES = '''import tempfile
@@ -215,6 +237,19 @@ print(boston_housing.load_data()[0][0].shape)'''
 # Attacks that do make tests pass (which is why they are held for review): a
 # transformer that swallows every error, and code that is right only while graded.
 DEFEATS_TESTS = {"wraps_every_cell", "asks_if_graded"}
+
+
+def heavy(notebook):
+    """A copy of ``notebook`` of about 32 MB: a 10 MB picture pasted into a
+    markdown cell (about 14 MB in base64), and 16 MB of output stored in a code cell."""
+    notebook = nbformat.from_dict(notebook)
+    picture = base64.b64encode(random.Random(7).randbytes(10 * 2**20)).decode()
+    notes = nbformat.v4.new_markdown_cell("My curve: ![curve](attachment:curve.png)",
+                                          attachments={"curve.png": {"image/png": picture}})
+    notebook.cells.insert(1, notes)
+    code = next(c for c in notebook.cells if c.cell_type == "code")
+    code.outputs = [nbformat.v4.new_output("stream", name="stdout", text="y" * 16 * 2**20)]
+    return notebook
 
 
 def snapshot(course):
@@ -256,7 +291,7 @@ def hostile(tmp_path_factory):
     course = new_course(tmp_path_factory.mktemp("hostile-course"))
     listener = Listener()
     honest = {"honest": solved(A3), "honest_blank": student_version(A3),
-              "honest_files": with_cell(solved(A3), HONEST_FILES, "setup")}
+              "honest_files": with_cell(solved(A3), HONEST_FILES, "setup"), "honest_heavy": heavy(solved(A3))}
     for student, notebook in honest.items():
         submit(course, student, A3, notebook)
     # A graded earlier student, whose rows must survive the attacks.
@@ -275,7 +310,7 @@ def hostile(tmp_path_factory):
         path.write_text(text)
     in_kernel_students = submit_in_kernel_attacks(course)
     before = snapshot(course)
-    students = [*attacks(course, 0), "honest", "honest_files", *in_kernel_students]
+    students = [*attacks(course, 0), "honest", "honest_files", "honest_heavy", *in_kernel_students]
     outcomes = grader.autograde_class(course, A3, students, workers=2, progress=False,
                                       limits=Limits(wall_seconds=240, memory_mb=4000, cell_seconds=60))
     save_report("hostile", A3, outcomes)
@@ -326,7 +361,7 @@ def test_no_process_of_a_submission_is_left(hostile):
 @pytest.mark.slow
 def test_honest_students_in_the_same_run_get_exactly_their_scores(hostile):
     course = hostile["course"]
-    for student in ("honest", "honest_files"):
+    for student in ("honest", "honest_files", "honest_heavy"):
         outcome = hostile["outcomes"][student]
         assert outcome.status == "graded" and not outcome.reasons, f"{student}: {outcome.status} {outcome.reasons}"
         assert cell_scores(course, A3, student) == expected_scores(course, A3)
@@ -353,6 +388,14 @@ def test_outputs_are_capped(hostile):
     text = "".join(o.get("text", "") for c in nbformat.read(path, as_version=4).cells if c.cell_type == "code"
                    for o in c.outputs)
     assert "output cut here" in text, "the cut output carries no note"
+
+
+@pytest.mark.slow
+def test_a_32_mb_notebook_is_graded_in_full_and_kept_small(hostile):
+    path = Course.at(hostile["course"]).autograded("honest_heavy", A3) / f"{A3}.ipynb"
+    assert path.stat().st_size < 2_000_000, f"the autograded notebook is {path.stat().st_size:,} bytes"
+    notes = [c for c in nbformat.read(path, as_version=4).cells if "My curve" in c.source]
+    assert notes, "the student's markdown cell is missing from the graded notebook"
 
 
 A2 = "a2_dropout_l2"

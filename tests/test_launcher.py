@@ -28,7 +28,7 @@ def slot_folders(tmp_path, name, kernelspec=True):
                                  sandboxed=False)
     env = nbgrader_environment(JUPYTER_PATH=str(jupyter), JUPYTER_CONFIG_DIR=str(jupyter),
                                JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime))
-    return [str(folder), str(runtime / sandbox.SOCKET), str(work)], env
+    return [str(folder), str(runtime / sandbox.SOCKET), str(work), str(work / "incoming")], env
 
 
 def wait_for_its_kernel(process):

@@ -5,17 +5,22 @@ student: nbgrader's Python and imports, the sandbox and the kernel, and Keras
 with its backend in the kernel. A grading worker therefore starts the next
 submission's grading process while it grades the current one: a fresh process
 forked from one that imported nbgrader already (:mod:`dlcourse.host.launcher`)
-runs :func:`main` with the arguments SUBMISSION_FOLDER SOCKET WORK_FOLDER. It
+runs :func:`main` with the arguments SUBMISSION_FOLDER SOCKET WORK_FOLDER
+INCOMING [CAPPED...]. It mounts a tmpfs of a set size over each CAPPED folder,
+in a mount namespace of its own (:mod:`dlcourse.host.capped`), then
 starts the sandboxed kernel (the kernelspec on
 JUPYTER_PATH, whose launcher imports Keras before anything else runs, see
 :mod:`dlcourse.host.watch`) in SUBMISSION_FOLDER, talking through the Unix
 sockets SOCKET-<n>, and waits for one line on standard input: nbgrader's
-arguments, as a JSON list. It then runs nbgrader,
+arguments, as a JSON list. It then copies the student's files from INCOMING
+into SUBMISSION_FOLDER, and runs nbgrader,
 whose notebook is executed by that kernel: the kernelspec names
 :class:`PrelaunchedProvisioner`, which hands nbgrader's kernel manager the
 kernel already running instead of starting another. At end of input instead
 (the worker has ended, or closed the slot), it stops the kernel, removes
-WORK_FOLDER (the slot's, which holds the others) and leaves.
+WORK_FOLDER (the slot's, which holds the others) and leaves. When nbgrader has
+run, it writes the CAPPED folders the kernel filled to WORK_FOLDER/FILLED
+(JSON), which no kernel can reach.
 
 Each process and kernel serves one submission only, in a sandbox made for it
 that no other submission touched; the student's files arrive in its folder
@@ -25,10 +30,12 @@ after the kernel started.
 import json
 import shutil
 import sys
+from pathlib import Path
 
 from jupyter_client.provisioning import LocalProvisioner
 
-PROVISIONER = "dlcourse-prelaunched"   # its entry point (pyproject.toml) and the kernelspec's metadata
+PROVISIONER = "dlcourse-prelaunched"
+FILLED = "filled.json"   # in the slot's folder: the capped folders the kernel filled   # its entry point (pyproject.toml) and the kernelspec's metadata
 
 # The kernel this process started ahead, until nbgrader's kernel manager takes it.
 _waiting = []
@@ -78,17 +85,36 @@ def leave(code):
 
 
 def main(argv):
-    """Start the kernel ahead (``argv``: its folder and socket, then the
-    slot's folder), wait for nbgrader's arguments on standard input, run
-    nbgrader; return its exit code (0 at end of input)."""
+    """Cap the kernel's folders, start the kernel ahead (``argv``: its folder
+    and socket, the slot's folder, the incoming folder, then the folders to
+    cap), wait for nbgrader's arguments on standard input, copy the student's
+    files in, run nbgrader; return its exit code (0 at end of input).
+
+    Raises:
+        CappingUnavailable: a folder cannot be capped on this machine (the
+            grading process checks that first, :func:`capped.check`).
+    """
     from nbgrader.apps.nbgraderapp import main as nbgrader_main
 
-    folder, socket, work = argv
+    from . import capped
+
+    folder, socket, work, incoming, *to_cap = argv
+    if to_cap:
+        capped.enter(to_cap)
     manager = start_kernel_ahead(folder, socket)
     line = sys.stdin.readline()
     if not line:
         manager.shutdown_kernel(now=True)
         shutil.rmtree(work, ignore_errors=True)
         return 0
+    try:
+        capped.copy_in(incoming, folder)
+    except OSError as error:
+        print(f"The submission's files do not fit into the kernel's folder (at most {capped.SCRATCH_MB} MB in "
+              f"{capped.MAX_FILES:,} files): {error}. Fix: submit the notebook without large data files.")
+        return 1
     sys.argv = ["nbgrader", *json.loads(line)]
-    return nbgrader_main()
+    try:
+        return nbgrader_main()
+    finally:
+        Path(work, FILLED).write_text(json.dumps(capped.full(to_cap)))

@@ -31,7 +31,7 @@ import dlcourse
 from dlcourse import jupyter
 from dlcourse.datasets import files
 
-from . import backends
+from . import backends, capped
 from .errors import UserError
 from .prelaunch import PROVISIONER
 
@@ -118,22 +118,24 @@ def _links_to_make(roots):
     return made
 
 
-SCRATCH_MB = 256   # the size of the sandbox's /tmp and of its /dev/shm, each
-
-
-def bwrap_argv(writable, env, bwrap="bwrap", decoys=(), read_only=()):
+def bwrap_argv(writable, env, bwrap="bwrap", decoys=(), read_only=(), scratch=None):
     """Return the ``bwrap`` command line (before the kernel command) that
     gives the kernel read-only system folders and the ``read_only`` ones,
     the ``writable`` folders (pairs of a folder on the host and where the
     kernel sees it), the ``decoys`` (pairs too, :mod:`dlcourse.host.decoys`;
     one that would lie in a read-only folder is left out), and only the
-    environment variables ``env``."""
+    environment variables ``env``. Its ``/tmp`` and ``/dev/shm`` are the
+    folders ``scratch`` names ({"/tmp": folder, "/dev/shm": folder}, capped
+    by the caller), or else a tmpfs of :data:`capped.SCRATCH_MB` each."""
     argv = [bwrap, "--clearenv", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
             "--cap-drop", "ALL", "--die-with-parent", "--new-session",
-            "--proc", "/proc", "--dev", "/dev",
-            # Files in memory are not in any process's resident memory: each place for them is capped.
-            "--size", str(SCRATCH_MB * 2**20), "--tmpfs", "/dev/shm",
-            "--size", str(SCRATCH_MB * 2**20), "--tmpfs", "/tmp"]
+            "--proc", "/proc", "--dev", "/dev"]
+    # Files in memory are not in any process's resident memory: each place for them is capped.
+    for seen in ("/dev/shm", "/tmp"):
+        if scratch:
+            argv += ["--bind", str(scratch[seen]), seen]
+        else:
+            argv += ["--size", str(capped.SCRATCH_MB * 2**20), "--tmpfs", seen]
     for link in ("bin", "lib", "lib64", "sbin"):  # merged-/usr systems link these into /usr
         if os.path.islink(f"/{link}"):
             argv += ["--symlink", os.readlink(f"/{link}"), f"/{link}"]
@@ -194,10 +196,10 @@ def kernel_command(writable, warm=False, report=None):
 
 
 def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backends.DEFAULT, warm=False, threads=None,
-                     decoys=(), report=None):
+                     decoys=(), report=None, scratch=None):
     """Write the kernelspec ``dlcourse-sandbox`` under ``jupyter_dir/kernels``
     (put ``jupyter_dir`` on JUPYTER_PATH); return its folder. ``writable``
-    and ``decoys`` are as for :func:`bwrap_argv`, and ``report`` (the watch's
+    ``decoys`` and ``scratch`` are as for :func:`bwrap_argv`, and ``report`` (the watch's
     socket, whose folder the kernel sees read-only) as for :func:`kernel_command`;
     the kernel runs on the Keras ``backend``
     with ``threads`` threads (:func:`kernel_environment`) and, with ``warm``,
@@ -215,7 +217,7 @@ def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backen
     kernel = kernel_command(writable, warm, report)
     env = kernel_environment(home, backend, threads)
     read_only = [Path(report).parent] if report else []
-    argv = bwrap_argv(writable, env, require_bwrap(), decoys, read_only) + ["--", *kernel] if sandboxed else kernel
+    argv = bwrap_argv(writable, env, require_bwrap(), decoys, read_only, scratch) + ["--", *kernel] if sandboxed else kernel
     folder = Path(jupyter_dir) / "kernels" / KERNEL_NAME
     folder.mkdir(parents=True, exist_ok=True)
     # The kernel runs in its own session and PID namespace, where the grader's

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import nbformat
 
-from . import decoys, judge, processes, sandbox, watch
+from . import capped, decoys, judge, processes, prelaunch, sandbox, watch
 from .course import Course, CourseError
 from .decoys import Decoys
 from .errors import printable
@@ -126,6 +126,19 @@ def describe_decoy(path, course):
             "(no honest code does)")
 
 
+def describe_filled(slot):
+    """Return a review reason for each folder the slot's kernel filled (the
+    nbgrader process wrote their list to its folder when nbgrader ended)."""
+    try:
+        filled = json.loads((slot.work / prelaunch.FILLED).read_text())
+    except (OSError, ValueError):
+        return []
+    names = {str(folder): name for folder, name in slot.capped().items()}
+    return [f"filled {names.get(folder, printable(folder))}, its limit of {capped.SCRATCH_MB} MB in "
+            f"{capped.MAX_FILES:,} files (what it wrote there after that failed with 'No space left on device')"
+            for folder in filled]
+
+
 def _write_tree(root, files):
     root.mkdir(parents=True, exist_ok=True)
     for relative, content in files.items():
@@ -209,6 +222,32 @@ class Slot:
         return self.work / "submission"
 
     @property
+    def incoming(self):
+        """Where the student's files for the kernel's folder arrive (the kernel never sees it)."""
+        return self.work / "incoming"
+
+    @property
+    def scratch(self):
+        """{where the kernel sees it: folder} of the sandbox's /tmp and /dev/shm."""
+        return {"/tmp": self.work / "scratch" / "tmp", "/dev/shm": self.work / "scratch" / "shm"}
+
+    @property
+    def home(self):
+        """The kernel's home; its TMPDIR is ``home/tmp``."""
+        return self.work / "home"
+
+    @property
+    def runtime(self):
+        """The folder of the kernel's sockets."""
+        return self.work / sandbox.RUNTIME
+
+    def capped(self):
+        """Return {folder: how a reason names it} of every folder the kernel
+        may write, each a capped tmpfs (:mod:`dlcourse.host.capped`) when sandboxed."""
+        return {self.folder: "its own folder", self.home: "its home folder", self.runtime: "its sockets' folder",
+                **{folder: seen for seen, folder in self.scratch.items()}}
+
+    @property
     def socket(self):
         """The Unix sockets the kernel is reached through, without their -<n>."""
         return self.work / sandbox.RUNTIME / sandbox.SOCKET
@@ -243,10 +282,13 @@ def open_slot(job):
 
 
 def _start(slot):
-    """Make the slot's folders, decoys and watch socket, and start its nbgrader process and kernel."""
+    """Make the slot's folders, decoys and watch socket, and start its
+    nbgrader process and kernel (sandboxed: with every folder the kernel may
+    write capped, :mod:`dlcourse.host.capped`)."""
     limits = slot.limits
-    runtime, home, jupyter = (slot.work / name for name in (sandbox.RUNTIME, "home", "jupyter"))
-    for folder in (slot.course, slot.folder, runtime, home / "tmp"):
+    runtime, home, jupyter = slot.runtime, slot.home, slot.work / "jupyter"
+    scratch = slot.scratch if limits.sandboxed else {}
+    for folder in (slot.course, slot.folder, slot.incoming, runtime, home / "tmp", *scratch.values()):
         folder.mkdir(parents=True)
     _write_tree(jupyter, {"nbgrader_config.py": GRADER_CONFIG.encode()})
     writable = [(slot.folder, slot.folder), (runtime, runtime), (home, home)]
@@ -254,11 +296,13 @@ def _start(slot):
     slot.decoys = decoys.plant(slot.work, slot.folder, slot.assignment) if limits.sandboxed else Decoys([])
     slot.reports = watch.Reports(slot.work / "watch")
     sandbox.write_kernelspec(jupyter, writable, home, limits.sandboxed, slot.backend, warm=True,
-                             threads=limits.threads, decoys=slot.decoys.binds, report=slot.reports.path)
+                             threads=limits.threads, decoys=slot.decoys.binds, report=slot.reports.path,
+                             scratch=scratch)
     env = nbgrader_environment(JUPYTER_PATH=str(jupyter), JUPYTER_CONFIG_DIR=str(jupyter),
                                JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime))
     # nbgrader's output and the kernel's, appended (the watch reports to its socket, never here).
-    slot.process = _launcher.launch([str(slot.folder), str(slot.socket), str(slot.work)],
+    to_cap = [str(folder) for folder in slot.capped()] if limits.sandboxed else []
+    slot.process = _launcher.launch([str(slot.folder), str(slot.socket), str(slot.work), str(slot.incoming), *to_cap],
                                     cwd=slot.course, env=env, log=slot.log)
 
 
@@ -380,6 +424,14 @@ def check_sandbox():
     """
     sandbox.require_bwrap()
     sandbox.check_kernel_starts()
+    problem = capped.check()
+    if problem:
+        raise sandbox.SandboxUnavailable(
+            "Grading caps every folder a student's kernel may write (a tmpfs of its own in a mount namespace "
+            f"of the grading process), and this machine refused: {problem}. No submission was graded. Fix: "
+            "grade as root, or allow unprivileged user namespaces (Debian: `sysctl "
+            "kernel.unprivileged_userns_clone=1`; Ubuntu 24.04: `sysctl "
+            "kernel.apparmor_restrict_unprivileged_userns=0`); in a container, allow unshare and mount.")
 
 
 def grade(job, ahead=True):
@@ -427,6 +479,7 @@ def grade(job, ahead=True):
         flags += [f"sent {forged:,} messages to the grader's watch that the watch did not write"] if forged else []
         flags += [describe_decoy(path, slot.course) for path in touched[:watch.MAX_ATTEMPTS]]
         flags += [f"and {len(touched) - watch.MAX_ATTEMPTS:,} more decoys"] if len(touched) > watch.MAX_ATTEMPTS else []
+        flags += describe_filled(slot)
         return SubmissionResult(job.student, notebooks, error, seconds=time.monotonic() - started, peak_mb=peak,
                                 worker=worker_name(), flags=flags)
     except (sandbox.SandboxUnavailable, judge.JudgeUnavailable, decoys.WatchUnavailable) as exc:
@@ -452,5 +505,5 @@ def _fill(slot, job):
     shadowing = sorted(name for name in job.submission if importable(name))
     others = {name: data for name, data in {**job.submission, **job.release}.items()
               if not name.endswith(".ipynb") and name not in shadowing}
-    _write_tree(slot.folder, others)
+    _write_tree(slot.incoming, others)   # the nbgrader process copies them into the kernel's folder
     return shadowing
