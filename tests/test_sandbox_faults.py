@@ -7,11 +7,15 @@ before the first submission, with the sandbox's own words, and marks no
 one. A submission that kills its own kernel is still blamed, with its cell.
 """
 
+import grp
 import hashlib
 import os
+import pwd
+import shutil
 import json
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -208,3 +212,34 @@ def test_a_machine_out_of_inotify_stops_grading_with_the_limit_to_raise(limit):
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     assert f"ran out of inotify {limit}" in done.stdout, done.stdout
     assert f"fs.inotify.max_user_{limit}" in done.stdout, done.stdout
+
+
+# As a grading's nbgrader process does: capped folders in a namespace of its own, a sandboxed writer in them.
+FILLS_A_CAPPED_FOLDER = """import subprocess, sys
+from dlcourse.host import capped
+folder = sys.argv[1]
+capped.enter([folder])   # before any import that starts a thread: a user namespace needs one thread
+from dlcourse.host import sandbox
+argv = sandbox.bwrap_argv([(folder, folder)], {"PATH": "/usr/bin:/bin"}, sandbox.require_bwrap())
+write = "import os\\ntry:\\n    open('big', 'wb').write(bytes((capped.SCRATCH_MB + 1) * 2**20))\\nexcept OSError as e:\\n    print(e)"
+done = subprocess.run([*argv, "--chdir", folder, "--", sys.executable, "-c", write.replace("capped.SCRATCH_MB",
+                       str(capped.SCRATCH_MB))], capture_output=True, text=True)
+print(done.stdout, done.stderr, capped.full([folder]))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to run as root and as an account of its own")
+@pytest.mark.parametrize("account", ["root", "nobody"])
+def test_a_capped_folder_holds_what_it_may_and_nothing_reaches_the_disk(account):
+    folder = Path(tempfile.mkdtemp(prefix="dlcourse-capped-test-"))   # pytest's folders are root's only
+    folder.chmod(0o777)
+    try:
+        # As an account of its own, the process is started as it (a process that changed its user may not map it).
+        done = subprocess.run([sys.executable, "-c", FILLS_A_CAPPED_FOLDER, str(folder)], capture_output=True,
+                              text=True, timeout=120, env={"PATH": "/usr/bin:/bin"}, user=account,
+                              group=grp.getgrgid(pwd.getpwnam(account).pw_gid).gr_name, cwd="/")
+        assert done.returncode == 0, done.stderr[-2000:]
+        assert "No space left on device" in done.stdout and f"['{folder}']" in done.stdout, done.stdout
+        assert list(folder.iterdir()) == [], "what the kernel wrote reached the machine's disk"
+    finally:
+        shutil.rmtree(folder)
