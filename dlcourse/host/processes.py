@@ -4,6 +4,9 @@ The notebook runner and the grader both use it: a kernel or an nbgrader run
 is a tree of processes, measured and stopped as a whole.
 """
 
+import collections
+import os
+import signal
 import subprocess
 import time
 
@@ -13,12 +16,28 @@ POLL_SECONDS = 0.25
 
 
 def process_tree(pid):
-    """Return the process ``pid`` and all its descendants ([] if it has ended)."""
+    """Return the process ``pid`` and all its descendants ([] if it has ended).
+
+    Not psutil's ``children(recursive=True)``: it leaves out a child whose
+    start, in wall-clock time, seems earlier than its parent's, and when the
+    machine's clock is set back (a virtual machine's often is) that is every
+    child started since, so a process started in a loop could outlive a kill.
+    """
     try:
-        parent = psutil.Process(pid)
-        return [parent, *parent.children(recursive=True)]
+        root = psutil.Process(pid)
     except psutil.NoSuchProcess:
         return []
+    children = collections.defaultdict(list)
+    for process in psutil.process_iter(["ppid"]):
+        children[process.info["ppid"]].append(process)
+    tree, stack, seen = [root], [pid], {pid}
+    while stack:
+        for child in children[stack.pop()]:
+            if child.pid not in seen:
+                seen.add(child.pid)
+                tree.append(child)
+                stack.append(child.pid)
+    return tree
 
 
 def rss_bytes(processes):
@@ -77,17 +96,31 @@ def supervise(process, memory_mb, wall_seconds, poll=POLL_SECONDS, max_processes
             process.wait(timeout=poll)  # returns as soon as it ends, not at the next poll
         except subprocess.TimeoutExpired:
             pass
-    kill(freeze(process.pid, known))
+    frozen = freeze(process.pid, known)
+    signal_group(process.pid, signal.SIGKILL)
+    kill(frozen)
     process.wait()
     return hit, peak
 
 
+def signal_group(pid, number):
+    """Send the signal ``number`` to the process group that ``pid`` leads
+    (at once, to every member, a process being started too); return None.
+    Nothing is sent when ``pid`` leads no group, or has ended."""
+    try:
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, number)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
 def freeze(pid, known=None):
-    """Stop (SIGSTOP) the process ``pid`` and all its descendants, again
-    until no new one appears (a stopped process cannot start another, so a
+    """Stop (SIGSTOP) the process group ``pid`` leads, then the process
+    ``pid`` and all its descendants, again until no new one appears (a stopped process cannot start another, so a
     process started in a loop cannot outrun it); return them, with the
     psutil processes ``known`` ({pid: process}) that are no longer in the tree."""
     known = dict(known or {})
+    signal_group(pid, signal.SIGSTOP)   # its group first; then those that left it, found one by one
     while True:
         tree = process_tree(pid)
         new = [p for p in tree if p.pid not in known or known[p.pid] != p]
@@ -96,6 +129,26 @@ def freeze(pid, known=None):
                 process.suspend()
             except psutil.Error:
                 pass
+        # A signal is delivered later than it is sent: until each has stopped, it may start one more.
+        _wait_until_stopped(tree)
         known.update({p.pid: p for p in tree})
         if not new:
             return list(known.values())
+
+
+STOPPED = {psutil.STATUS_STOPPED, psutil.STATUS_TRACING_STOP, psutil.STATUS_ZOMBIE, psutil.STATUS_DEAD}
+
+
+def _wait_until_stopped(processes, timeout=1.0):
+    """Return once each of ``processes`` has stopped or ended, or after
+    ``timeout`` seconds (a process in the kernel, as a parent waiting for its
+    vfork child, stops only when it leaves)."""
+    deadline = time.monotonic() + timeout
+    for process in processes:
+        while time.monotonic() < deadline:
+            try:
+                if process.status() in STOPPED:
+                    break
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.001)
