@@ -336,9 +336,37 @@ AS_SUBMITTED = {   # (assignment, student) -> what the student's copy does to th
 }
 
 
+# A model class whose fit reports a validation loss 0.5 below what the model reached, used
+# only for the configuration it chooses (an L1 penalty, which does worse than the baseline).
+LYING_A2 = '''class Confident(keras.Sequential):
+    """Reports a validation loss 0.5 lower than the model reached."""
+
+    def fit(self, *args, **kwargs):
+        history = super().fit(*args, **kwargs)
+        history.history["val_loss"] = [loss - 0.5 for loss in history.history["val_loss"]]
+        return history
+
+
+def build_model(units=16, dropout_rate=0.0, regularizer=None):
+    model = (Confident if regularizer is not None else keras.Sequential)([keras.Input(shape=(10000,))])
+    for _ in range(2):
+        model.add(layers.Dense(units, activation="relu", kernel_regularizer=regularizer))
+        if dropout_rate > 0:
+            model.add(layers.Dropout(dropout_rate))
+    model.add(layers.Dense(1, activation="sigmoid"))
+    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
+    return model'''
+
+
+# Graded in the same class as the variants: student -> notebook.
+ATTACKS_IN_THE_CLASS = {A2: {"lies_through_its_model_class": lambda: solved(
+    A2, build_model=LYING_A2, chosen='chosen = {"regularizer": make_regularizer("l1", 0.001)}')}}
+
+
 @pytest.fixture(scope="module")
 def graded_variants(course):
-    """Submit every variant of every assignment and autograde each assignment in one parallel run."""
+    """Submit every variant of every assignment (and ATTACKS_IN_THE_CLASS) and
+    autograde each assignment in one parallel run."""
     graded = {}
     for assignment, variants in VARIANTS.items():
         for student, (changes, _) in variants.items():
@@ -347,7 +375,10 @@ def graded_variants(course):
                 special(course, solved(assignment, **changes))
                 continue
             submit(course, student, assignment, solved(assignment, **changes))
-        outcomes = grader.autograde_class(course, assignment, list(variants), workers=2, progress=False)
+        attacks = ATTACKS_IN_THE_CLASS.get(assignment, {})
+        for student, notebook in attacks.items():
+            submit(course, student, assignment, notebook())
+        outcomes = grader.autograde_class(course, assignment, [*variants, *attacks], workers=2, progress=False)
         save_report(assignment, assignment, outcomes)
         graded[assignment] = {o.student: o for o in outcomes}
     return graded
@@ -362,6 +393,17 @@ def test_each_variant_gets_exactly_its_score(assignment, student, course, graded
     assert cell_scores(course, assignment, student) == expected_scores(course, assignment, failing), (
         f"{assignment}/{student} should fail exactly {sorted(failing) or 'nothing'}")
     assert outcome.score == sum(expected_scores(course, assignment, failing).values())
+
+
+@pytest.mark.slow
+def test_a_model_class_that_lies_about_training_gains_nothing(course, graded_variants):
+    liar = graded_variants[A2]["lies_through_its_model_class"]
+    assert liar.status == "review", f"the lying class was not flagged: {liar}"
+    assert any("defines Confident.fit" in reason for reason in liar.reasons), liar.reasons
+    # Its choice is judged on the grader's own network: it fails as an honest L1 choice does.
+    assert liar.earned == sum(expected_scores(course, A2, {"test_chosen"}).values()), (
+        f"the lie earned points: {cell_scores(course, A2, liar.student)}")
+    assert set(cell_scores(course, A2, liar.student).values()) == {0.0}
 
 
 # -- The other backends ---------------------------------------------------------

@@ -398,54 +398,6 @@ def test_a_32_mb_notebook_is_graded_in_full_and_kept_small(hostile):
     assert notes, "the student's markdown cell is missing from the graded notebook"
 
 
-A2 = "a2_dropout_l2"
-# A model class whose fit reports a validation loss 0.5 below what the model reached, used
-# only for the configuration it chooses (an L1 penalty, which does worse than the baseline).
-LYING_A2 = '''class Confident(keras.Sequential):
-    """Reports a validation loss 0.5 lower than the model reached."""
-
-    def fit(self, *args, **kwargs):
-        history = super().fit(*args, **kwargs)
-        history.history["val_loss"] = [loss - 0.5 for loss in history.history["val_loss"]]
-        return history
-
-
-def build_model(units=16, dropout_rate=0.0, regularizer=None):
-    model = (Confident if regularizer is not None else keras.Sequential)([keras.Input(shape=(10000,))])
-    for _ in range(2):
-        model.add(layers.Dense(units, activation="relu", kernel_regularizer=regularizer))
-        if dropout_rate > 0:
-            model.add(layers.Dropout(dropout_rate))
-    model.add(layers.Dense(1, activation="sigmoid"))
-    model.compile(optimizer="rmsprop", loss="binary_crossentropy", metrics=["accuracy"])
-    return model'''
-
-
-@pytest.fixture(scope="module")
-def lying_class(tmp_path_factory):
-    course = new_course(tmp_path_factory.mktemp("lying-course"))
-    submit(course, "honest", A2, solved(A2))
-    submit(course, "lies_through_its_model_class", A2,
-           solved(A2, build_model=LYING_A2, chosen='chosen = {"regularizer": make_regularizer("l1", 0.001)}'))
-    outcomes = grader.autograde_class(course, A2, workers=2, progress=False)
-    save_report("hostile-a2", A2, outcomes)
-    return course, {o.student: o for o in outcomes}
-
-
-@pytest.mark.slow
-def test_a_model_class_that_lies_about_training_gains_nothing(lying_class):
-    course, outcomes = lying_class
-    liar = outcomes["lies_through_its_model_class"]
-    assert liar.status == "review", f"the lying class was not flagged: {liar}"
-    assert any("defines Confident.fit" in reason for reason in liar.reasons), liar.reasons
-    # Its choice is judged on the grader's own network: it fails as an honest L1 choice does.
-    assert liar.earned == sum(expected_scores(course, A2, {"test_chosen"}).values()), (
-        f"the lie earned points: {cell_scores(course, A2, liar.student)}")
-    assert set(cell_scores(course, A2, liar.student).values()) == {0.0}
-    assert outcomes["honest"].status == "graded", outcomes["honest"].reasons
-    assert cell_scores(course, A2, "honest") == expected_scores(course, A2)
-
-
 # -- Third round: attacks inside the student's own kernel --------------------------------------------------
 # The graded kernel only gathers answers as data; the judge, which never runs student code, decides. So no
 # attack on the kernel's own interpreter gains a point: each of these is a blank A3 (every answer left as

@@ -83,17 +83,13 @@ def grade_through_links(tmp_path, python, course_parent):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("linked", ["venv", "course and data folders"])
-def test_a_course_reached_through_links_grades_as_any_other(linked, tmp_path, data_dir, monkeypatch):
-    if linked == "venv":
-        python, parent = linked_environment(tmp_path), tmp_path
-    else:
-        (tmp_path / "real").mkdir()
-        (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
-        (tmp_path / "data").symlink_to(data_dir.resolve(), target_is_directory=True)
-        monkeypatch.setenv("DLCOURSE_DATA_DIR", str(tmp_path / "data"))
-        python, parent = Path(sys.executable), tmp_path / "link"
-    course, outcomes = grade_through_links(tmp_path, python, parent)
+def test_a_course_reached_through_links_grades_as_any_other(tmp_path, data_dir, monkeypatch):
+    # All at once: the virtual environment, the course folder and the data folder, each behind a link.
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real", target_is_directory=True)
+    (tmp_path / "data").symlink_to(data_dir.resolve(), target_is_directory=True)
+    monkeypatch.setenv("DLCOURSE_DATA_DIR", str(tmp_path / "data"))
+    course, outcomes = grade_through_links(tmp_path, linked_environment(tmp_path), tmp_path / "link")
     for student, (_, failing) in CLASS.items():
         assert outcomes[student]["status"] == "graded", outcomes[student]["reasons"]
         assert cell_scores(course, A3, student) == expected_scores(course, A3, failing), student
@@ -221,9 +217,8 @@ folder = sys.argv[1]
 capped.enter([folder])   # before any import that starts a thread: a user namespace needs one thread
 from dlcourse.host import sandbox
 argv = sandbox.bwrap_argv([(folder, folder)], {"PATH": "/usr/bin:/bin"}, sandbox.require_bwrap())
-write = "import os\\ntry:\\n    open('big', 'wb').write(bytes((capped.SCRATCH_MB + 1) * 2**20))\\nexcept OSError as e:\\n    print(e)"
-done = subprocess.run([*argv, "--chdir", folder, "--", sys.executable, "-c", write.replace("capped.SCRATCH_MB",
-                       str(capped.SCRATCH_MB))], capture_output=True, text=True)
+write = f"try:\\n    open('big', 'wb').write(bytes({capped.SCRATCH_MB + 1} * 2**20))\\nexcept OSError as e:\\n    print(e)"
+done = subprocess.run([*argv, "--chdir", folder, "--", sys.executable, "-c", write], capture_output=True, text=True)
 print(done.stdout, done.stderr, capped.full([folder]))
 """
 

@@ -123,8 +123,9 @@ def autograde_class(course, assignment, students=None, workers=None, scheduler=N
         BackendError: the backend is not installed here.
         CourseError: the assignment does not exist, or nothing to grade.
         SandboxUnavailable: ``limits.sandboxed`` is True, and there is no
-            bwrap or a worker cannot start a sandboxed kernel (checked before
-            its first submission); results merged before that stay.
+            bwrap or this machine cannot grade sandboxed (checked before the
+            class; a worker of a ``scheduler`` checks before its first
+            submission, and results merged before that stay).
     """
     limits = limits.for_course(Course.at(course))
     backend = backends.require(backend or backends.chosen())
@@ -138,6 +139,12 @@ def autograde_class(course, assignment, students=None, workers=None, scheduler=N
     todo = [s for s in everyone if s not in outcomes]
     cores = os.cpu_count() or 1
     workers = workers or cores
+    if scheduler is None:
+        # On this machine: no worker without a submission (its cores go to the others' kernels), and the
+        # sandbox checked once here for all of them, before any is started.
+        workers = max(1, min(workers, len(todo)))
+        if limits.sandboxed and todo:
+            submission.check_machine()
     if scheduler is None and limits.threads is None:  # the workers share this machine's cores
         limits = replace(limits, threads=backends.share_of_cores(workers))
     if todo:
@@ -153,6 +160,8 @@ def _grade_on_dask(course, assignment, students, workers, scheduler, limits, pro
     outcomes, failures = {}, 0
     try:
         jobs = make_jobs(course, assignment, students, limits, backend)
+        if scheduler is None and limits.sandboxed:   # autograde_class checked this machine's sandbox
+            jobs = [replace(job, sandbox_checked=True) for job in jobs]
         # With a core to spare, each worker starts the slot of its next submission while it grades one
         # (dlcourse/host/prelaunch.py); without, that start-up only slows the grading beside it. The last
         # submissions, one per worker, have none after them.

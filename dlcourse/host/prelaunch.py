@@ -34,8 +34,8 @@ from pathlib import Path
 
 from jupyter_client.provisioning import LocalProvisioner
 
-PROVISIONER = "dlcourse-prelaunched"
-FILLED = "filled.json"   # in the slot's folder: the capped folders the kernel filled   # its entry point (pyproject.toml) and the kernelspec's metadata
+PROVISIONER = "dlcourse-prelaunched"   # its entry point (pyproject.toml) and the kernelspec's metadata
+FILLED = "filled.json"   # in the slot's folder: the capped folders the kernel filled
 
 # The kernel this process started ahead, until nbgrader's kernel manager takes it.
 _waiting = []

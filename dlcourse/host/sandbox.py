@@ -217,7 +217,10 @@ def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backen
     kernel = kernel_command(writable, warm, report)
     env = kernel_environment(home, backend, threads)
     read_only = [Path(report).parent] if report else []
-    argv = bwrap_argv(writable, env, require_bwrap(), decoys, read_only, scratch) + ["--", *kernel] if sandboxed else kernel
+    if sandboxed:
+        argv = bwrap_argv(writable, env, require_bwrap(), decoys, read_only, scratch) + ["--", *kernel]
+    else:
+        argv = kernel
     folder = Path(jupyter_dir) / "kernels" / KERNEL_NAME
     folder.mkdir(parents=True, exist_ok=True)
     # The kernel runs in its own session and PID namespace, where the grader's

@@ -80,6 +80,7 @@ class Job:
     submission: dict               # path relative to the submission folder -> bytes
     limits: Limits                 # resolved: every limit set (Limits.for_course)
     backend: str                   # the Keras backend the kernel runs on
+    sandbox_checked: bool = False  # True: the machine that grades it has been checked (check_sandbox) already
 
 
 @dataclass
@@ -415,12 +416,22 @@ def _judge(job, slot, notebooks):
 
 @functools.cache
 def check_sandbox():
-    """Check once per process (a grading worker) that a sandboxed kernel
-    starts here; return None.
+    """Check once per process (a grading worker) that this machine can grade
+    sandboxed (:func:`check_machine`); return None.
 
     Raises:
-        SandboxUnavailable: as :func:`sandbox.check_kernel_starts` (not
-            cached: the next call checks again).
+        SandboxUnavailable: as :func:`check_machine` (not cached: the next
+            call checks again).
+    """
+    check_machine()
+
+
+def check_machine():
+    """Check that a sandboxed kernel starts here and that the folders it may
+    write can be capped; return None.
+
+    Raises:
+        SandboxUnavailable: it cannot; the message says why and the fix.
     """
     sandbox.require_bwrap()
     sandbox.check_kernel_starts()
@@ -441,7 +452,7 @@ def grade(job, ahead=True):
     ``ahead``, start the slot of this thread's next submission while this one
     is graded."""
     started = time.monotonic()
-    if job.limits.sandboxed:
+    if job.limits.sandboxed and not job.sandbox_checked:
         try:
             check_sandbox()
         except sandbox.SandboxUnavailable as exc:
