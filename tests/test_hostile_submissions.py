@@ -217,11 +217,8 @@ REPORTED = [
     ("blinds_the_watch", ", a decoy where an escape from its folder would look"),
     ("blinds_the_watch", "more decoys"),
     ("probes_then_deletes", f"/submitted/another_student/{A3}/{A3}.ipynb, a decoy"),   # in the folder above its own
-    # Each folder it may write is a tmpfs of its own size (dlcourse/host/capped.py).
-    ("fills_its_folders", f"filled its own folder, its limit of {SCRATCH_MB} MB in"),
-    ("fills_its_folders", "filled its home folder"),   # tempfile's folder is its home's tmp
-    ("fills_its_folders", "filled /dev/shm"),
-    ("fills_its_folders", "filled /tmp"),   # in files: MAX_FILES of them
+    # The folders it may write share one tmpfs of a set size (dlcourse/host/capped.py).
+    ("fills_its_folders", f"filled the {SCRATCH_MB} MB"),
 ]
 # Honest use of files: a plot and a table in its own folder, a temporary file, the data.
 HONEST_FILES = '''import tempfile

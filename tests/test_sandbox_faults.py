@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 from distributed import LocalCluster
 
-from dlcourse.host import grader, sandbox, submission
+from dlcourse.host import capped, grader, sandbox, submission
 from dlcourse.host.course import Course
 from dlcourse.host.nbgrader_process import nbgrader_environment
 from submissions import cell_scores, expected_scores, new_course, solved, submit
@@ -213,28 +213,36 @@ def test_a_machine_out_of_inotify_stops_grading_with_the_limit_to_raise(limit):
 # As a grading's nbgrader process does: capped folders in a namespace of its own, a sandboxed writer in them.
 FILLS_A_CAPPED_FOLDER = """import subprocess, sys
 from dlcourse.host import capped
-folder = sys.argv[1]
-capped.enter([folder])   # before any import that starts a thread: a user namespace needs one thread
+space, folder = sys.argv[1:]
+capped.enter(space, [folder])   # before any import that starts a thread: a user namespace needs one thread
 from dlcourse.host import sandbox
 argv = sandbox.bwrap_argv([(folder, folder)], {"PATH": "/usr/bin:/bin"}, sandbox.require_bwrap())
 write = f"try:\\n    open('big', 'wb').write(bytes({capped.SCRATCH_MB + 1} * 2**20))\\nexcept OSError as e:\\n    print(e)"
 done = subprocess.run([*argv, "--chdir", folder, "--", sys.executable, "-c", write], capture_output=True, text=True)
-print(done.stdout, done.stderr, capped.full([folder]))
+print(done.stdout, done.stderr, "full:", capped.full(space))
 """
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to run as root and as an account of its own")
 @pytest.mark.parametrize("account", ["root", "nobody"])
 def test_a_capped_folder_holds_what_it_may_and_nothing_reaches_the_disk(account):
-    folder = Path(tempfile.mkdtemp(prefix="dlcourse-capped-test-"))   # pytest's folders are root's only
-    folder.chmod(0o777)
+    work = Path(tempfile.mkdtemp(prefix="dlcourse-capped-test-"))   # pytest's folders are root's only
+    space, folder = work / "space", work / "kernel"
     try:
+        for path in (work, space, folder):
+            path.mkdir(exist_ok=True)
+            path.chmod(0o777)
         # As an account of its own, the process is started as it (a process that changed its user may not map it).
-        done = subprocess.run([sys.executable, "-c", FILLS_A_CAPPED_FOLDER, str(folder)], capture_output=True,
-                              text=True, timeout=120, env={"PATH": "/usr/bin:/bin"}, user=account,
-                              group=grp.getgrgid(pwd.getpwnam(account).pw_gid).gr_name, cwd="/")
+        done = subprocess.run([sys.executable, "-c", FILLS_A_CAPPED_FOLDER, str(space), str(folder)],
+                              capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
+                              user=account, group=grp.getgrgid(pwd.getpwnam(account).pw_gid).gr_name, cwd="/")
         assert done.returncode == 0, done.stderr[-2000:]
-        assert "No space left on device" in done.stdout and f"['{folder}']" in done.stdout, done.stdout
-        assert list(folder.iterdir()) == [], "what the kernel wrote reached the machine's disk"
+        assert "No space left on device" in done.stdout and "full: True" in done.stdout, done.stdout
+        assert list(folder.iterdir()) == [] and list(space.iterdir()) == [], \
+            "what the kernel wrote reached the machine's disk"
     finally:
-        shutil.rmtree(folder)
+        shutil.rmtree(work)
+
+
+def test_the_capped_folders_check_passes_here():
+    assert capped.check() is None

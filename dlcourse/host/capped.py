@@ -1,18 +1,20 @@
-"""Host side: every folder a graded kernel may write is a tmpfs of a set size.
+"""Host side: every folder a graded kernel may write shares one tmpfs of a set size.
 
 A grading's nbgrader process (:mod:`dlcourse.host.prelaunch`) enters a mount
 namespace of its own (with a user namespace of its own when it is not root)
-before it starts the sandboxed kernel, and mounts a tmpfs over each folder the
-kernel may write: the kernel's own folder, its home, its sockets' folder, and
-the folders the sandbox shows as ``/tmp`` and ``/dev/shm``. Each holds at most
-:data:`SCRATCH_MB` MB in :data:`MAX_FILES` files, so nothing the kernel writes
-reaches this machine's disks, and what it keeps in memory that way is bounded.
+before it starts the sandboxed kernel. There it mounts one tmpfs of at most
+:data:`SCRATCH_MB` MB in :data:`MAX_FILES` files, and binds a part of it over
+each folder the kernel may write: the kernel's own folder, its home, its
+sockets' folder, and the folders the sandbox shows as ``/tmp`` and
+``/dev/shm``. Nothing the kernel writes reaches this machine's disks, and what
+it keeps in files in memory (which no process's resident memory shows) is at
+most :data:`SCRATCH_MB` MB a submission.
 
 The grading process never sees these folders. The student's files reach the
 kernel's folder through the slot's incoming folder: :func:`copy_in` copies
-them when the submission arrives. When grading ends, :func:`full` tells which
-folders the kernel filled, so that the hit is reported as the submission's own
-limit (its cells that wrote there failed with "No space left on device").
+them when the submission arrives. When nbgrader ends, :func:`full` tells
+whether the space is full, so that the hit is reported as the submission's
+own limit (what its cells wrote past it failed with "No space left on device").
 """
 
 import ctypes
@@ -24,11 +26,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-SCRATCH_MB = 256       # the size of each folder a graded kernel may write
-MAX_FILES = 20_000     # files and folders in each (a tmpfs's inodes are memory that no process owns)
+SCRATCH_MB = 256       # what every folder a graded kernel may write holds together
+MAX_FILES = 20_000     # files and folders in them (a tmpfs's inodes are memory that no process owns)
+
+# The exit code of a grading's nbgrader process that could not cap the folders: the machine's fault.
+CANNOT_CAP = 75
 
 CLONE_NEWNS, CLONE_NEWUSER = 0x20000, 0x10000000          # sched.h
-MS_NOSUID, MS_NODEV, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x4000, 0x40000   # sys/mount.h
+MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000   # sys/mount.h
+MNT_DETACH = 0x2
 
 
 class CappingUnavailable(OSError):
@@ -51,12 +57,13 @@ def _call(function, *args, doing):
         raise CappingUnavailable(errno, f"cannot {doing}: {os.strerror(errno)}")
 
 
-def enter(folders):
+def enter(space, folders):
     """Move this process into a mount namespace of its own (and a user
-    namespace, mapped to itself, when it is not root), and mount a capped
-    tmpfs over each of ``folders`` (existing folders; their subfolders are
-    made again in it, empty); return None. Nothing is mounted outside this
-    process and its children.
+    namespace, mapped to itself, when it is not root), mount the capped tmpfs
+    on the empty folder ``space`` and bind a part of it over each of
+    ``folders`` (existing folders; their subfolders are made again in it,
+    empty); return None. Nothing is mounted outside this process and its
+    children. Call it while this process has one thread.
 
     Raises:
         CappingUnavailable: the namespace or a mount is refused.
@@ -70,17 +77,25 @@ def enter(folders):
     # Nothing mounted here may reach the machine's own mount namespace.
     _call(libc.mount, b"none", b"/", None, MS_REC | MS_PRIVATE, None, doing="make the mounts private")
     options = f"size={SCRATCH_MB}m,nr_inodes={MAX_FILES},mode=0700,uid={uid},gid={gid}".encode()
-    for folder in map(Path, folders):
-        inside = sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_dir())
-        _call(libc.mount, b"tmpfs", os.fsencode(folder), b"tmpfs", MS_NOSUID | MS_NODEV, options,
-              doing=f"mount a tmpfs on {folder}")
-        for relative in inside:
-            (folder / relative).mkdir(parents=True, exist_ok=True)
+    _call(libc.mount, b"tmpfs", os.fsencode(space), b"tmpfs", MS_NOSUID | MS_NODEV, options,
+          doing=f"mount a tmpfs on {space}")
+    for number, folder in enumerate(map(Path, folders)):
+        part = Path(space) / str(number)
+        for relative in [Path("."), *sorted(p.relative_to(folder) for p in folder.rglob("*") if p.is_dir())]:
+            (part / relative).mkdir(parents=True, exist_ok=True)
+        _call(libc.mount, os.fsencode(part), os.fsencode(folder), None, MS_BIND, None,
+              doing=f"bind the capped space over {folder}")
+
+
+def leave(space, folders):
+    """Unmount what :func:`enter` mounted (so that the folders can be
+    removed from this namespace); return None."""
+    for path in [*folders, space]:
+        _libc().umount2(os.fsencode(path), MNT_DETACH)
 
 
 def copy_in(incoming, folder):
-    """Copy every file under ``incoming`` into ``folder`` (as links are not
-    followed, a link is copied as a link); return None.
+    """Copy every file under ``incoming`` into ``folder``; return None.
 
     Raises:
         OSError: they do not fit (:data:`SCRATCH_MB`, :data:`MAX_FILES`).
@@ -88,29 +103,45 @@ def copy_in(incoming, folder):
     shutil.copytree(incoming, folder, symlinks=True, dirs_exist_ok=True)
 
 
-def full(folders):
-    """Return those of ``folders`` that have no byte or no file left."""
-    filled = []
-    for folder in folders:
-        try:
-            status = os.statvfs(folder)
-        except OSError:
-            continue
-        if status.f_bavail == 0 or status.f_favail == 0:
-            filled.append(str(folder))
-    return filled
+# What "full" leaves: when the kernel stops, the grader removes its sockets and connection file from the space.
+SLACK_BYTES, SLACK_FILES = 2**20, 100
 
 
-# Run by check(): make a capped folder, as a grading's nbgrader process does.
-_CHECK = "import sys; from dlcourse.host import capped; capped.enter(sys.argv[1:])"
-
-
-def check():
-    """Check that this machine lets a grading process make capped folders;
-    return None if so, else what went wrong (the process's own words)."""
-    folder = tempfile.mkdtemp(prefix="dlcourse-capped-")
+def full(space):
+    """Return True when the capped ``space`` has less than SLACK_BYTES or
+    SLACK_FILES left."""
     try:
-        done = subprocess.run([sys.executable, "-c", _CHECK, folder], capture_output=True, text=True, timeout=60)
+        status = os.statvfs(space)
+    except OSError:
+        return False
+    return status.f_bavail * status.f_frsize < SLACK_BYTES or status.f_favail < SLACK_FILES
+
+
+# Run by check(): as a grading's nbgrader process does, cap a folder and run a sandboxed command in it.
+_CHECK = """import subprocess, sys
+from dlcourse.host import capped
+space, folder = sys.argv[1:]
+capped.enter(space, [folder])
+from dlcourse.host import sandbox
+argv = sandbox.bwrap_argv([(folder, folder)], {}, sandbox.require_bwrap(), scratch={"/tmp": folder, "/dev/shm": folder})
+done = subprocess.run([*argv, "--", "/bin/sh", "-c", "echo capped > " + folder + "/check"], capture_output=True,
+                      text=True)
+sys.exit(done.returncode and "the sandbox said: " + (done.stderr.strip() or "nothing"))
+"""
+
+
+def check(timeout=60):
+    """Check that this machine lets a grading process make capped folders
+    and run a sandboxed kernel's command in them; return None if so, else
+    what went wrong (the process's own words)."""
+    work = Path(tempfile.mkdtemp(prefix="dlcourse-capped-"))
+    try:
+        for name in ("space", "folder"):
+            (work / name).mkdir()
+        done = subprocess.run([sys.executable, "-c", _CHECK, str(work / "space"), str(work / "folder")],
+                              capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return f"it did not finish within {timeout} s"
     finally:
-        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(work, ignore_errors=True)
     return None if done.returncode == 0 else (done.stderr.strip().splitlines() or ["no words"])[-1]

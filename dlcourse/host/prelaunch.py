@@ -6,9 +6,9 @@ with its backend in the kernel. A grading worker therefore starts the next
 submission's grading process while it grades the current one: a fresh process
 forked from one that imported nbgrader already (:mod:`dlcourse.host.launcher`)
 runs :func:`main` with the arguments SUBMISSION_FOLDER SOCKET WORK_FOLDER
-INCOMING [CAPPED...]. It mounts a tmpfs of a set size over each CAPPED folder,
-in a mount namespace of its own (:mod:`dlcourse.host.capped`), then
-starts the sandboxed kernel (the kernelspec on
+INCOMING [SPACE CAPPED...]. In a mount namespace of its own, it mounts one
+tmpfs of a set size on SPACE and binds parts of it over the CAPPED folders
+(:mod:`dlcourse.host.capped`), then starts the sandboxed kernel (the kernelspec on
 JUPYTER_PATH, whose launcher imports Keras before anything else runs, see
 :mod:`dlcourse.host.watch`) in SUBMISSION_FOLDER, talking through the Unix
 sockets SOCKET-<n>, and waits for one line on standard input: nbgrader's
@@ -19,8 +19,8 @@ whose notebook is executed by that kernel: the kernelspec names
 kernel already running instead of starting another. At end of input instead
 (the worker has ended, or closed the slot), it stops the kernel, removes
 WORK_FOLDER (the slot's, which holds the others) and leaves. When nbgrader has
-run, it writes the CAPPED folders the kernel filled to WORK_FOLDER/FILLED
-(JSON), which no kernel can reach.
+run, it writes whether the kernel filled SPACE to WORK_FOLDER/FILLED (JSON),
+which no kernel can reach.
 
 Each process and kernel serves one submission only, in a sandbox made for it
 that no other submission touched; the student's files arrive in its folder
@@ -35,7 +35,7 @@ from pathlib import Path
 from jupyter_client.provisioning import LocalProvisioner
 
 PROVISIONER = "dlcourse-prelaunched"   # its entry point (pyproject.toml) and the kernelspec's metadata
-FILLED = "filled.json"   # in the slot's folder: the capped folders the kernel filled
+FILLED = "filled.json"   # in the slot's folder: whether the kernel filled its capped space
 
 # The kernel this process started ahead, until nbgrader's kernel manager takes it.
 _waiting = []
@@ -86,35 +86,41 @@ def leave(code):
 
 def main(argv):
     """Cap the kernel's folders, start the kernel ahead (``argv``: its folder
-    and socket, the slot's folder, the incoming folder, then the folders to
-    cap), wait for nbgrader's arguments on standard input, copy the student's
-    files in, run nbgrader; return its exit code (0 at end of input).
-
-    Raises:
-        CappingUnavailable: a folder cannot be capped on this machine (the
-            grading process checks that first, :func:`capped.check`).
-    """
+    and socket, the slot's folder, the incoming folder, then, to cap them,
+    the folder for the capped space and the folders the kernel may write),
+    wait for nbgrader's arguments on standard input, copy the student's files
+    in, run nbgrader; return its exit code (0 at end of input; CANNOT_CAP when
+    this machine refused the capped folders, a fault of the machine)."""
     from nbgrader.apps.nbgraderapp import main as nbgrader_main
 
     from . import capped
 
     folder, socket, work, incoming, *to_cap = argv
-    if to_cap:
-        capped.enter(to_cap)
+    space, folders = (to_cap[0], to_cap[1:]) if to_cap else (None, [])
+    if space:
+        try:
+            capped.enter(space, folders)
+        except capped.CappingUnavailable as error:
+            print(f"This machine refused the grading's capped folders: {error}")
+            return capped.CANNOT_CAP
     manager = start_kernel_ahead(folder, socket)
     line = sys.stdin.readline()
     if not line:
         manager.shutdown_kernel(now=True)
+        if space:
+            capped.leave(space, folders)
         shutil.rmtree(work, ignore_errors=True)
         return 0
     try:
         capped.copy_in(incoming, folder)
     except OSError as error:
-        print(f"The submission's files do not fit into the kernel's folder (at most {capped.SCRATCH_MB} MB in "
-              f"{capped.MAX_FILES:,} files): {error}. Fix: submit the notebook without large data files.")
+        print(f"The submission's files (with the assignment's own) do not fit into the kernel's folder (at most "
+              f"{capped.SCRATCH_MB} MB in {capped.MAX_FILES:,} files): {error}. Fix: submit the notebook without "
+              "large data files.")
         return 1
     sys.argv = ["nbgrader", *json.loads(line)]
     try:
         return nbgrader_main()
     finally:
-        Path(work, FILLED).write_text(json.dumps(capped.full(to_cap)))
+        if space:
+            Path(work, FILLED).write_text(json.dumps(capped.full(space)))

@@ -80,7 +80,7 @@ class Job:
     submission: dict               # path relative to the submission folder -> bytes
     limits: Limits                 # resolved: every limit set (Limits.for_course)
     backend: str                   # the Keras backend the kernel runs on
-    sandbox_checked: bool = False  # True: the machine that grades it has been checked (check_sandbox) already
+    sandbox_checked: bool = False  # True: the machine that grades it has been checked (check_machine) already
 
 
 @dataclass
@@ -128,16 +128,14 @@ def describe_decoy(path, course):
 
 
 def describe_filled(slot):
-    """Return a review reason for each folder the slot's kernel filled (the
-    nbgrader process wrote their list to its folder when nbgrader ended)."""
+    """Return a review reason if the slot's kernel filled its capped space
+    (its nbgrader process wrote whether it did when nbgrader ended), else []."""
     try:
         filled = json.loads((slot.work / prelaunch.FILLED).read_text())
     except (OSError, ValueError):
         return []
-    names = {str(folder): name for folder, name in slot.capped().items()}
-    return [f"filled {names.get(folder, printable(folder))}, its limit of {capped.SCRATCH_MB} MB in "
-            f"{capped.MAX_FILES:,} files (what it wrote there after that failed with 'No space left on device')"
-            for folder in filled]
+    return [f"filled the {capped.SCRATCH_MB} MB ({capped.MAX_FILES:,} files) that its own folder, its home, /tmp and "
+            "/dev/shm share: what it wrote past that failed with 'No space left on device'"] if filled is True else []
 
 
 def _write_tree(root, files):
@@ -242,11 +240,14 @@ class Slot:
         """The folder of the kernel's sockets."""
         return self.work / sandbox.RUNTIME
 
-    def capped(self):
-        """Return {folder: how a reason names it} of every folder the kernel
-        may write, each a capped tmpfs (:mod:`dlcourse.host.capped`) when sandboxed."""
-        return {self.folder: "its own folder", self.home: "its home folder", self.runtime: "its sockets' folder",
-                **{folder: seen for seen, folder in self.scratch.items()}}
+    @property
+    def space(self):
+        """Where the capped space every folder the kernel may write shares is mounted (:mod:`dlcourse.host.capped`)."""
+        return self.work / "capped"
+
+    def writable(self):
+        """Return every folder the kernel may write (sandboxed: parts of the capped space)."""
+        return [self.folder, self.home, self.runtime, *self.scratch.values()]
 
     @property
     def socket(self):
@@ -289,7 +290,8 @@ def _start(slot):
     limits = slot.limits
     runtime, home, jupyter = slot.runtime, slot.home, slot.work / "jupyter"
     scratch = slot.scratch if limits.sandboxed else {}
-    for folder in (slot.course, slot.folder, slot.incoming, runtime, home / "tmp", *scratch.values()):
+    capped_space = [slot.space] if limits.sandboxed else []
+    for folder in (slot.course, slot.folder, slot.incoming, runtime, home / "tmp", *scratch.values(), *capped_space):
         folder.mkdir(parents=True)
     _write_tree(jupyter, {"nbgrader_config.py": GRADER_CONFIG.encode()})
     writable = [(slot.folder, slot.folder), (runtime, runtime), (home, home)]
@@ -302,7 +304,7 @@ def _start(slot):
     env = nbgrader_environment(JUPYTER_PATH=str(jupyter), JUPYTER_CONFIG_DIR=str(jupyter),
                                JUPYTER_RUNTIME_DIR=str(runtime), TMPDIR=str(runtime))
     # nbgrader's output and the kernel's, appended (the watch reports to its socket, never here).
-    to_cap = [str(folder) for folder in slot.capped()] if limits.sandboxed else []
+    to_cap = [str(folder) for folder in [slot.space, *slot.writable()]] if limits.sandboxed else []
     slot.process = _launcher.launch([str(slot.folder), str(slot.socket), str(slot.work), str(slot.incoming), *to_cap],
                                     cwd=slot.course, env=env, log=slot.log)
 
@@ -438,11 +440,13 @@ def check_machine():
     problem = capped.check()
     if problem:
         raise sandbox.SandboxUnavailable(
-            "Grading caps every folder a student's kernel may write (a tmpfs of its own in a mount namespace "
-            f"of the grading process), and this machine refused: {problem}. No submission was graded. Fix: "
-            "grade as root, or allow unprivileged user namespaces (Debian: `sysctl "
-            "kernel.unprivileged_userns_clone=1`; Ubuntu 24.04: `sysctl "
-            "kernel.apparmor_restrict_unprivileged_userns=0`); in a container, allow unshare and mount.")
+            "Grading caps every folder a student's kernel may write (a tmpfs in a mount namespace of the grading "
+            f"process), and this machine refused: {problem}. Nobody was marked for it. {CAPPING_FIX}")
+
+
+CAPPING_FIX = ("Fix: grade as root, or allow unprivileged user namespaces (Debian: `sysctl "
+               "kernel.unprivileged_userns_clone=1`; Ubuntu 24.04: `sysctl kernel.apparmor_restrict_unprivileged_userns=0`); "
+               "in a container, allow unshare and mount.")
 
 
 def grade(job, ahead=True):
@@ -472,6 +476,8 @@ def grade(job, ahead=True):
             _start_next_slot(job)
         error, peak = _supervise(slot.process, job.limits)
         output = slot.log.read_text(errors="replace")
+        if slot.process.returncode == capped.CANNOT_CAP:   # before any student code ran: the machine's fault
+            raise sandbox.SandboxUnavailable(f"{output.strip()[-2000:]}\n{CAPPING_FIX}")
         if error is None and slot.process.returncode != 0:
             error = explain_failure(output)
         student_files = Course.at(slot.course).autograded(job.student, job.assignment)
