@@ -217,7 +217,8 @@ space, folder = sys.argv[1:]
 capped.enter(space, [folder])   # before any import that starts a thread: a user namespace needs one thread
 from dlcourse.host import sandbox
 argv = sandbox.bwrap_argv([(folder, folder)], {"PATH": "/usr/bin:/bin"}, sandbox.require_bwrap())
-write = f"try:\\n    open('big', 'wb').write(bytes({capped.SCRATCH_MB + 1} * 2**20))\\nexcept OSError as e:\\n    print(e)"
+write = (f"try:\\n    open('big', 'wb').write(bytes({capped.SCRATCH_MB + 1} * 2**20))\\n"
+         "except OSError as e:\\n    print(e)")
 done = subprocess.run([*argv, "--chdir", folder, "--", sys.executable, "-c", write], capture_output=True, text=True)
 print(done.stdout, done.stderr, "full:", capped.full(space))
 """

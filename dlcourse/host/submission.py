@@ -445,8 +445,8 @@ def check_machine():
 
 
 CAPPING_FIX = ("Fix: grade as root, or allow unprivileged user namespaces (Debian: `sysctl "
-               "kernel.unprivileged_userns_clone=1`; Ubuntu 24.04: `sysctl kernel.apparmor_restrict_unprivileged_userns=0`); "
-               "in a container, allow unshare and mount.")
+               "kernel.unprivileged_userns_clone=1`; Ubuntu 24.04: `sysctl "
+               "kernel.apparmor_restrict_unprivileged_userns=0`); in a container, allow unshare and mount.")
 
 
 def grade(job, ahead=True):
