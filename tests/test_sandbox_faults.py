@@ -10,9 +10,9 @@ one. A submission that kills its own kernel is still blamed, with its cell.
 import grp
 import hashlib
 import os
+import json
 import pwd
 import shutil
-import json
 import subprocess
 import sys
 import tempfile
@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 from distributed import LocalCluster
 
+from conftest import ROOT
 from dlcourse.host import capped, grader, sandbox, submission
 from dlcourse.host.course import Course
 from dlcourse.host.nbgrader_process import nbgrader_environment
@@ -169,12 +170,31 @@ def test_decoys_around_a_kernel_s_folder_report_every_touch_from_outside_the_san
     assert not any(str(folder) in path for path in touched), "the kernel's own folder is no decoy"
 
 
+# Code run as another account reads the course package from a copy it may read (the checkout and its .venv
+# may lie in a folder of root's only), with this Python's interpreter (the .venv's is a link to it).
+AS_ANOTHER = ["dlcourse/__init__.py", "dlcourse/host/__init__.py", "dlcourse/host/errors.py",
+              "dlcourse/host/decoys.py", "dlcourse/host/capped.py"]
+
+
+def run_as(account, code, *args):
+    """Run ``code`` as ``account`` (started as it) with the modules AS_ANOTHER; return the finished process."""
+    copy = Path(tempfile.mkdtemp(prefix="dlcourse-as-another-"))
+    try:
+        for relative in AS_ANOTHER:
+            (copy / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy(ROOT / relative, copy / relative)
+        for path in [copy, *copy.rglob("*")]:
+            path.chmod(0o755)
+        return subprocess.run([os.path.realpath(sys.executable), "-c", code, *args], capture_output=True, text=True,
+                              timeout=120, env={"PATH": "/usr/bin:/bin", "TMPDIR": "/tmp", "PYTHONPATH": str(copy)},
+                              user=account, group=grp.getgrgid(pwd.getpwnam(account).pw_gid).gr_name, cwd="/")
+    finally:
+        shutil.rmtree(copy)
+
+
 # Run as an account of its own: it takes every inotify instance its user may have (all but one, and
 # then every watch), then watches decoys.
-EXHAUSTS_INOTIFY = """import atexit, os, pwd, shutil, sys, tempfile
-nobody = pwd.getpwnam("nobody")
-os.setgid(nobody.pw_gid)
-os.setuid(nobody.pw_uid)
+EXHAUSTS_INOTIFY = """import atexit, os, shutil, sys, tempfile
 from dlcourse.host import decoys
 libc = decoys._libc()
 taken = []
@@ -203,23 +223,21 @@ sys.exit(f"watched the decoys with {len(taken)} instances taken")
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root, to run as an account whose inotify instances it may take")
 @pytest.mark.parametrize("limit", ["instances", "watches"])
 def test_a_machine_out_of_inotify_stops_grading_with_the_limit_to_raise(limit):
-    done = subprocess.run([sys.executable, "-c", EXHAUSTS_INOTIFY, limit], capture_output=True, text=True,
-                          timeout=120, env={"PATH": "/usr/bin:/bin", "TMPDIR": "/tmp"})
+    done = run_as("nobody", EXHAUSTS_INOTIFY, limit)
     assert done.returncode == 0, done.stdout + done.stderr[-2000:]
     assert f"ran out of inotify {limit}" in done.stdout, done.stdout
     assert f"fs.inotify.max_user_{limit}" in done.stdout, done.stdout
 
 
 # As a grading's nbgrader process does: capped folders in a namespace of its own, a sandboxed writer in them.
-FILLS_A_CAPPED_FOLDER = """import subprocess, sys
+FILLS_A_CAPPED_FOLDER = """import shutil, subprocess, sys
 from dlcourse.host import capped
 space, folder = sys.argv[1:]
-capped.enter(space, [folder])   # before any import that starts a thread: a user namespace needs one thread
-from dlcourse.host import sandbox
-argv = sandbox.bwrap_argv([(folder, folder)], {"PATH": "/usr/bin:/bin"}, sandbox.require_bwrap())
-write = (f"try:\\n    open('big', 'wb').write(bytes({capped.SCRATCH_MB + 1} * 2**20))\\n"
-         "except OSError as e:\\n    print(e)")
-done = subprocess.run([*argv, "--chdir", folder, "--", sys.executable, "-c", write], capture_output=True, text=True)
+capped.enter(space, [folder])
+sandboxed = [shutil.which("bwrap"), "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
+             "--cap-drop", "ALL", "--ro-bind", "/", "/", "--bind", folder, folder, "--chdir", folder]
+write = f"head -c {(capped.SCRATCH_MB + 1) * 2**20} /dev/zero > big"
+done = subprocess.run([*sandboxed, "--", "/bin/sh", "-c", write], capture_output=True, text=True)
 print(done.stdout, done.stderr, "full:", capped.full(space))
 """
 
@@ -233,12 +251,10 @@ def test_a_capped_folder_holds_what_it_may_and_nothing_reaches_the_disk(account)
         for path in (work, space, folder):
             path.mkdir(exist_ok=True)
             path.chmod(0o777)
-        # As an account of its own, the process is started as it (a process that changed its user may not map it).
-        done = subprocess.run([sys.executable, "-c", FILLS_A_CAPPED_FOLDER, str(space), str(folder)],
-                              capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
-                              user=account, group=grp.getgrgid(pwd.getpwnam(account).pw_gid).gr_name, cwd="/")
+        done = run_as(account, FILLS_A_CAPPED_FOLDER, str(space), str(folder))
         assert done.returncode == 0, done.stderr[-2000:]
-        assert "No space left on device" in done.stdout and "full: True" in done.stdout, done.stdout
+        assert "No space left on device" in done.stdout + done.stderr and "full: True" in done.stdout, \
+            done.stdout + done.stderr
         assert list(folder.iterdir()) == [] and list(space.iterdir()) == [], \
             "what the kernel wrote reached the machine's disk"
     finally:
