@@ -235,7 +235,7 @@ from dlcourse.host import capped
 space, folder = sys.argv[1:]
 capped.enter(space, [folder])
 sandboxed = [shutil.which("bwrap"), "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
-             "--cap-drop", "ALL", "--ro-bind", "/", "/", "--bind", folder, folder, "--chdir", folder]
+             "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev", "--bind", folder, folder, "--chdir", folder]
 write = f"head -c {(capped.SCRATCH_MB + 1) * 2**20} /dev/zero > big"
 done = subprocess.run([*sandboxed, "--", "/bin/sh", "-c", write], capture_output=True, text=True)
 print(done.stdout, done.stderr, "full:", capped.full(space))
