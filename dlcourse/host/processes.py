@@ -116,8 +116,9 @@ def signal_group(pid, number):
 
 def freeze(pid, known=None):
     """Stop (SIGSTOP) the process group ``pid`` leads, then the process
-    ``pid`` and all its descendants, again until no new one appears (a stopped process cannot start another, so a
-    process started in a loop cannot outrun it); return them, with the
+    ``pid`` and all its descendants, again until no new one appears (a
+    stopped process cannot start another, so a process started in a loop
+    cannot outrun it); return them, with the
     psutil processes ``known`` ({pid: process}) that are no longer in the tree."""
     known = dict(known or {})
     signal_group(pid, signal.SIGSTOP)   # its group first; then those that left it, found one by one
