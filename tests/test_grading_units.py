@@ -4,6 +4,8 @@ checks, and the sandbox's refusal when no sandbox tool is installed."""
 
 import json
 import os
+import threading
+import types
 
 import keras
 import nbformat
@@ -12,7 +14,7 @@ from keras import layers
 
 from conftest import ROOT
 from dlcourse import grading
-from dlcourse.host import cheats, feedback, grader, merge, sandbox, submission
+from dlcourse.host import backends, cheats, feedback, grader, judge, merge, sandbox, submission
 from dlcourse.host.course import Course
 from dlcourse.host.cli import main
 from submissions import fill, solution_code, student_version
@@ -241,6 +243,34 @@ def test_the_memory_limit_stops_a_memory_bomb():
     process, (error, peak) = _supervised(code, submission.Limits(memory_mb=500).for_course(Course.at(ROOT)))
     assert error and "memory limit of 500 MB" in error and peak > 500
     assert process.poll() is not None
+
+
+def test_the_judge_s_memory_limit_counts_what_a_submission_adds_never_what_its_setup_holds():
+    """The setup holds 300 MB for every submission, more than a submission's limit of 200 MB."""
+    setup = "import time\nimport numpy\nfrom dlcourse import grading\nheld = numpy.ones(300 * 2**17)\nkept = []"
+    test = ("kept.append(numpy.ones(grading.value('kept MB') * 2**17))\n"
+            "big = numpy.ones(grading.value('passing MB') * 2**17)\ntime.sleep(2)\nprint('fine')")
+    cells = (judge.Cell("setup", setup, False), judge.Cell("test_a", test, True))
+    job = types.SimpleNamespace(backend=backends.DEFAULT, limits=submission.Limits(memory_mb=200, threads=1))
+
+    def evidence(kept, passing):
+        return {"test_a": [{"question": {"value": "kept MB"}, "answer": kept},
+                           {"question": {"value": "passing MB"}, "answer": passing}]}
+
+    first = submission._judge_for(job, cells)
+    try:
+        assert first.setup_mb > 300
+        assert first.judge(evidence(0, 100), 60, 200)["test_a"][0]["text"] == "fine\n"
+        for _ in range(2):   # 120 MB each that the judge keeps: within the limit for each submission
+            assert submission._judge_for(job, cells) is first
+            assert first.judge(evidence(120, 0), 60, 200)["test_a"][0]["text"] == "fine\n"
+        second = submission._judge_for(job, cells)
+        assert second is not first and not first.alive(), "a judge grown by 240 MB past its setup was kept"
+        with pytest.raises(judge.JudgeStopped, match="memory limit of 200 MB"):
+            second.judge(evidence(0, 400), 60, 200)
+        assert not second.alive()
+    finally:
+        submission._judges.pop(threading.get_ident()).close()
 
 
 def test_the_process_limit_stops_a_fork_bomb_and_every_process_of_it():

@@ -239,13 +239,26 @@ class Judge:
             self.close()
             raise JudgeUnavailable(f"The judge did not start: {problems}. Fix: check the data and the "
                                    "environment on this machine (`make venv`), then grade again.")
+        self.setup_mb = self.resident_mb()
 
     def alive(self):
         """True while the judge process runs."""
         return self.process.poll() is None
 
+    def resident_mb(self):
+        """Return the judge's resident memory now, in MB (its processes together)."""
+        return processes.rss_bytes(processes.process_tree(self.process.pid)) / 2**20
+
+    def grown_mb(self):
+        """Return how far the judge's resident memory has grown past what its setup left, in MB."""
+        return self.resident_mb() - self.setup_mb
+
     def judge(self, evidence, wall_seconds, memory_mb):
         """Return {grade_id: outputs} for one submission's ``evidence``.
+
+        ``memory_mb`` limits what this submission's judging adds to the
+        judge's memory: what the setup holds for every submission (the data,
+        the grader's reference) never counts against a student.
 
         Raises:
             JudgeStopped: the judging took longer than ``wall_seconds`` or
@@ -257,8 +270,12 @@ class Judge:
         return reply["verdicts"]
 
     def _ask(self, request, wall_seconds, memory_mb):
-        """Send one request; return the reply, or None when the judge ended or hit a limit (then stopped)."""
+        """Send one request; return the reply, or None when the judge ended or hit a limit (then stopped).
+
+        The memory limit is on the growth during this request, over what the judge held before it.
+        """
         self.stop_reason = "the judge ended unexpectedly"
+        before = self.resident_mb() if memory_mb else 0
         try:
             self.process.stdin.write(json.dumps(request) + "\n")
             self.process.stdin.flush()
@@ -270,8 +287,7 @@ class Judge:
             if ready:
                 line = self.process.stdout.readline()
                 return json.loads(line) if line else None
-            used = processes.rss_bytes(processes.process_tree(self.process.pid)) / 2**20
-            if memory_mb and used > memory_mb:
+            if memory_mb and self.resident_mb() - before > memory_mb:
                 self.stop_reason = (f"checking this submission's answers took more than the memory limit of "
                                     f"{memory_mb} MB (a model or an array far bigger than the task needs?)")
             elif time.monotonic() > deadline:

@@ -371,7 +371,8 @@ _judges = {}
 
 
 def _judge_for(job, cells):
-    """Return this thread's judge of ``cells`` (as ``job`` runs them), started if it has none.
+    """Return this thread's judge of ``cells`` (as ``job`` runs them), started if it has none,
+    or afresh when its memory has grown past its setup by more than a submission's limit.
 
     Raises:
         JudgeUnavailable: as :class:`judge.Judge`.
@@ -379,7 +380,8 @@ def _judge_for(job, cells):
     key = judge.program_key(cells, job.backend, job.limits.sandboxed, job.limits.threads)
     with _next_slots_lock:
         current = _judges.pop(threading.get_ident(), None)
-    if current is not None and (current.key != key or not current.alive()):
+    if current is not None and (current.key != key or not current.alive()
+                                or current.grown_mb() > (job.limits.memory_mb or float("inf"))):
         current.close()
         current = None
     current = current or judge.Judge(cells, job.backend, job.limits.sandboxed, job.limits.threads)
