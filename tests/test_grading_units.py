@@ -245,6 +245,18 @@ def test_the_memory_limit_stops_a_memory_bomb():
     assert process.poll() is not None
 
 
+@pytest.mark.parametrize("kept", ["open", "mapped only"])
+def test_the_memory_limit_counts_memory_files_no_resident_memory_shows(kept):
+    if kept == "mapped only" and os.geteuid() != 0:
+        pytest.skip("a memory file only mapped is found through /proc/<pid>/map_files, which root may read")
+    code = ("import mmap, os, time\nfiles = []\nfor _ in range(4):\n    fd = os.memfd_create('hoard')\n"
+            "    os.posix_fallocate(fd, 0, 200 * 2**20)\n"
+            f"    files.append(mmap.mmap(fd, 4096) if {kept == 'mapped only'} else fd)\n"
+            f"    if {kept == 'mapped only'}:\n        os.close(fd)\ntime.sleep(60)")
+    process, (error, peak) = _supervised(code, submission.Limits(memory_mb=500).for_course(Course.at(ROOT)))
+    assert error and "memory limit of 500 MB" in error and peak > 500, (error, peak)
+
+
 def test_the_judge_s_memory_limit_counts_what_a_submission_adds_never_what_its_setup_holds():
     """The setup holds 300 MB for every submission, more than a submission's limit of 200 MB."""
     setup = "import time\nimport numpy\nfrom dlcourse import grading\nheld = numpy.ones(300 * 2**17)\nkept = []"

@@ -32,7 +32,10 @@ MAX_FILES = 20_000     # files and folders in them (a tmpfs's inodes are memory 
 # The exit code of a grading's nbgrader process that could not cap the folders: the machine's fault.
 CANNOT_CAP = 75
 
-CLONE_NEWNS, CLONE_NEWUSER = 0x20000, 0x10000000          # sched.h
+CLONE_NEWNS, CLONE_NEWIPC, CLONE_NEWUSER = 0x20000, 0x8000000, 0x10000000     # sched.h
+# System V shared memory and message queues hold memory that no process's
+# resident memory shows: none may be made in a grading's IPC namespace.
+NO_SYSTEM_V = {"/proc/sys/kernel/shmmni": "0", "/proc/sys/kernel/msgmni": "0"}
 MS_NOSUID, MS_NODEV, MS_BIND, MS_REC, MS_PRIVATE = 0x2, 0x4, 0x1000, 0x4000, 0x40000   # sys/mount.h
 MNT_DETACH = 0x2
 
@@ -58,8 +61,9 @@ def _call(function, *args, doing):
 
 
 def enter(space, folders):
-    """Move this process into a mount namespace of its own (and a user
-    namespace, mapped to itself, when it is not root), mount the capped tmpfs
+    """Move this process into a mount namespace of its own, an IPC namespace
+    that allows no System V shared memory or message queue (:data:`NO_SYSTEM_V`),
+    and a user namespace mapped to itself when it is not root; mount the capped tmpfs
     on the empty folder ``space`` and bind a part of it over each of
     ``folders`` (existing folders; their subfolders are made again in it,
     empty); return None. Nothing is mounted outside this process and its
@@ -70,10 +74,15 @@ def enter(space, folders):
     """
     libc = _libc()
     uid, gid = os.getuid(), os.getgid()
-    _call(libc.unshare, CLONE_NEWNS | (CLONE_NEWUSER if uid else 0), doing="make a mount namespace")
     if uid:
-        for name, text in [("setgroups", "deny"), ("uid_map", f"{uid} {uid} 1"), ("gid_map", f"{gid} {gid} 1")]:
-            Path(f"/proc/self/{name}").write_text(text)
+        # The IPC settings belong to the root of the IPC namespace's user namespace: be root in one,
+        # then, in a user namespace inside it, oneself again for everything after.
+        _enter_user_namespace(libc, CLONE_NEWIPC, as_ids=(0, 0), outside=(uid, gid))
+        _forbid_system_v()
+        _enter_user_namespace(libc, CLONE_NEWNS, as_ids=(uid, gid), outside=(0, 0))
+    else:
+        _call(libc.unshare, CLONE_NEWNS | CLONE_NEWIPC, doing="make a mount and an IPC namespace")
+        _forbid_system_v()
     # Nothing mounted here may reach the machine's own mount namespace.
     _call(libc.mount, b"none", b"/", None, MS_REC | MS_PRIVATE, None, doing="make the mounts private")
     options = f"size={SCRATCH_MB}m,nr_inodes={MAX_FILES},mode=0700,uid={uid},gid={gid}".encode()
@@ -85,6 +94,38 @@ def enter(space, folders):
             (part / relative).mkdir(parents=True, exist_ok=True)
         _call(libc.mount, os.fsencode(part), os.fsencode(folder), None, MS_BIND, None,
               doing=f"bind the capped space over {folder}")
+
+
+def _enter_user_namespace(libc, namespaces, as_ids, outside):
+    """Enter a new user namespace, and the ``namespaces`` (CLONE_* flags) it
+    then owns, as the user and group ``as_ids`` that are ``outside`` in the
+    namespace left; return None.
+
+    Raises:
+        CappingUnavailable: the kernel refused.
+    """
+    _call(libc.unshare, CLONE_NEWUSER | namespaces, doing="make a user namespace")
+    (uid, gid), (outer_uid, outer_gid) = as_ids, outside
+    for name, text in [("setgroups", "deny"), ("uid_map", f"{uid} {outer_uid} 1"), ("gid_map", f"{gid} {outer_gid} 1")]:
+        try:
+            Path(f"/proc/self/{name}").write_text(text)
+        except OSError as refused:
+            raise CappingUnavailable(refused.errno, f"cannot write /proc/self/{name}: {refused.strerror}") \
+                from refused
+
+
+def _forbid_system_v():
+    """Allow no System V shared memory or message queue in this IPC namespace; return None.
+
+    Raises:
+        CappingUnavailable: the settings cannot be written.
+    """
+    for setting, value in NO_SYSTEM_V.items():
+        try:
+            Path(setting).write_text(value)
+        except OSError as refused:
+            raise CappingUnavailable(refused.errno, f"cannot set {setting} in this IPC namespace: "
+                                                    f"{refused.strerror}") from refused
 
 
 def leave(space, folders):

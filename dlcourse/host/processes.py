@@ -5,6 +5,7 @@ is a tree of processes, measured and stopped as a whole.
 """
 
 import collections
+import contextlib
 import os
 import signal
 import subprocess
@@ -52,6 +53,39 @@ def rss_bytes(processes):
     return total
 
 
+def memfd_bytes(processes):
+    """Return the memory in memory files (``memfd_create``) that these
+    processes hold open or map, in bytes, each file once. Such a file is in
+    no process's resident memory until its pages are mapped and touched. A
+    file that is only mapped is found where this process may read
+    ``/proc/<pid>/map_files`` (root may)."""
+    sizes = {}
+    for process in processes:
+        places = []
+        with contextlib.suppress(OSError):
+            places += [e.path for e in os.scandir(f"/proc/{process.pid}/fd") if _is_memfd(e.path)]
+        with contextlib.suppress(OSError), open(f"/proc/{process.pid}/maps") as maps:
+            places += [f"/proc/{process.pid}/map_files/{line.split()[0]}" for line in maps if "/memfd:" in line]
+        for place in places:
+            with contextlib.suppress(OSError):
+                status = os.stat(place)
+                sizes[status.st_dev, status.st_ino] = status.st_blocks * 512
+    return sum(sizes.values())
+
+
+def _is_memfd(link):
+    try:
+        return os.readlink(link).startswith("/memfd:")
+    except OSError:
+        return False
+
+
+def memory_bytes(processes):
+    """Return the memory these processes hold, in bytes: their resident
+    memory and the memory files they hold (:func:`memfd_bytes`)."""
+    return rss_bytes(processes) + memfd_bytes(processes)
+
+
 def kill(processes, timeout=10):
     """Kill ``processes`` and wait until none runs. A killed process that is
     not our child stays a zombie until init reaps it (here up to 1 s later);
@@ -77,13 +111,13 @@ def supervise(process, memory_mb, wall_seconds, poll=POLL_SECONDS, max_processes
     """Wait for ``process`` (a Popen) while its tree stays within the limits
     (with ``max_processes``, also at most that many processes at once);
     return (the limit it hit: "memory", "wall", "processes" or None; its
-    peak in MB). Kills the whole tree when a limit is hit, and always at the end."""
+    peak in MB, as :func:`memory_bytes` counts). Kills the whole tree when a limit is hit, and always at the end."""
     start, peak, hit = time.monotonic(), 0.0, None
     known = {}
     while process.poll() is None:
         tree = process_tree(process.pid)
         known.update({p.pid: p for p in tree})
-        peak = max(peak, rss_bytes(tree) / 2**20)
+        peak = max(peak, memory_bytes(tree) / 2**20)
         if peak > memory_mb:
             hit = "memory"
         elif max_processes and len(tree) > max_processes:

@@ -126,8 +126,12 @@ def bwrap_argv(writable, env, bwrap="bwrap", decoys=(), read_only=(), scratch=No
     one that would lie in a read-only folder is left out), and only the
     environment variables ``env``. Its ``/tmp`` and ``/dev/shm`` are the
     folders ``scratch`` names ({"/tmp": folder, "/dev/shm": folder}, capped
-    by the caller), or else a tmpfs of :data:`capped.SCRATCH_MB` each."""
-    argv = [bwrap, "--clearenv", "--unshare-all", "--unshare-user", "--uid", "65534", "--gid", "65534",
+    by the caller, whose IPC namespace it then keeps: :func:`capped.enter`),
+    or else a tmpfs of :data:`capped.SCRATCH_MB` each."""
+    # Every namespace of its own (bwrap's --unshare-all), but the capped caller's IPC namespace.
+    unshare = ["--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"] if scratch else \
+        ["--unshare-all"]
+    argv = [bwrap, "--clearenv", *unshare, "--unshare-user", "--uid", "65534", "--gid", "65534",
             "--cap-drop", "ALL", "--die-with-parent", "--new-session",
             "--proc", "/proc", "--dev", "/dev"]
     # Files in memory are not in any process's resident memory: each place for them is capped.
