@@ -234,11 +234,13 @@ FILLS_A_CAPPED_FOLDER = """import shutil, subprocess, sys
 from dlcourse.host import capped
 space, folder = sys.argv[1:]
 capped.enter(space, [folder])
-sandboxed = [shutil.which("bwrap"), "--unshare-pid", "--unshare-net", "--unshare-user", "--uid", "65534", "--gid", "65534",
+sandboxed = [shutil.which("bwrap"), "--unshare-pid", "--unshare-net", "--unshare-user",
+             "--uid", "65534", "--gid", "65534",
              "--cap-drop", "ALL", "--ro-bind", "/", "/", "--dev", "/dev", "--bind", folder, folder, "--chdir", folder]
 write = f"head -c {(capped.SCRATCH_MB + 1) * 2**20} /dev/zero > big"
-done = subprocess.run([*sandboxed, "--", "/bin/sh", "-c", write], capture_output=True, text=True)
-print(done.stdout, done.stderr, "full:", capped.full(space))
+was_full = capped.watch_full(space)
+done = subprocess.run([*sandboxed, "--", "/bin/sh", "-c", write + "; sleep 1; rm big"], capture_output=True, text=True)
+print(done.stdout, done.stderr, "full:", was_full(), "full now:", capped.full(space))
 system_v = "import ctypes; c = ctypes.CDLL(None); print('System V:', c.shmget(0, 4096, 0o1600), c.msgget(0, 0o1600))"
 done = subprocess.run([*sandboxed, "--", sys.executable, "-c", system_v], capture_output=True, text=True)
 print(done.stdout, done.stderr)
@@ -256,7 +258,7 @@ def test_a_capped_folder_holds_what_it_may_and_nothing_reaches_the_disk(account)
             path.chmod(0o777)
         done = run_as(account, FILLS_A_CAPPED_FOLDER, str(space), str(folder))
         assert done.returncode == 0, done.stderr[-2000:]
-        assert "No space left on device" in done.stdout + done.stderr and "full: True" in done.stdout, \
+        assert "No space left on device" in done.stdout + done.stderr and "full: True full now: False" in done.stdout, \
             done.stdout + done.stderr
         assert "System V: -1 -1" in done.stdout, "shared memory or a message queue was made: " + done.stdout
         assert list(folder.iterdir()) == [] and list(space.iterdir()) == [], \

@@ -12,7 +12,7 @@ most :data:`SCRATCH_MB` MB a submission.
 
 The grading process never sees these folders. The student's files reach the
 kernel's folder through the slot's incoming folder: :func:`copy_in` copies
-them when the submission arrives. When nbgrader ends, :func:`full` tells
+them when the submission arrives. While nbgrader runs, :func:`watch_full` looks
 whether the space is full, so that the hit is reported as the submission's
 own limit (what its cells wrote past it failed with "No space left on device").
 """
@@ -24,6 +24,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 from pathlib import Path
 
 SCRATCH_MB = 256       # what every folder a graded kernel may write holds together
@@ -156,6 +157,27 @@ def full(space):
     except OSError:
         return False
     return status.f_bavail * status.f_frsize < SLACK_BYTES or status.f_favail < SLACK_FILES
+
+
+def watch_full(space, poll=0.25):
+    """Start a thread that looks, ``poll`` seconds apart, whether the capped
+    ``space`` is full (:func:`full`); return a function that returns True when
+    it was at any look or is now (a kernel that filled it and then emptied it
+    is still seen)."""
+    seen = threading.Event()
+
+    def look():
+        while not seen.wait(poll):
+            if full(space):
+                seen.set()
+
+    threading.Thread(target=look, name="capped-space-watch", daemon=True).start()
+
+    def was_full():
+        if full(space):
+            seen.set()
+        return seen.is_set()
+    return was_full
 
 
 # Run by check(): as a grading's nbgrader process does, cap a folder and run a sandboxed command in it.

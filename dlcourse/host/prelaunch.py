@@ -19,8 +19,8 @@ whose notebook is executed by that kernel: the kernelspec names
 kernel already running instead of starting another. At end of input instead
 (the worker has ended, or closed the slot), it stops the kernel, removes
 WORK_FOLDER (the slot's, which holds the others) and leaves. When nbgrader has
-run, it writes whether the kernel filled SPACE to WORK_FOLDER/FILLED (JSON),
-which no kernel can reach.
+run, it writes whether the kernel filled SPACE at any time while nbgrader ran
+to WORK_FOLDER/FILLED (JSON), which no kernel can reach.
 
 Each process and kernel serves one submission only, in a sandbox made for it
 that no other submission touched; the student's files arrive in its folder
@@ -119,8 +119,9 @@ def main(argv):
               "large data files.")
         return 1
     sys.argv = ["nbgrader", *json.loads(line)]
+    was_full = capped.watch_full(space) if space else None
     try:
         return nbgrader_main()
     finally:
         if space:
-            Path(work, FILLED).write_text(json.dumps(capped.full(space)))
+            Path(work, FILLED).write_text(json.dumps(was_full()))
