@@ -92,7 +92,7 @@ $(HUB_PROXY): hub/package.json hub/package-lock.json
 	touch $@
 
 ROSTER ?= hub/roster.csv
-# HUB_DIR unset: dlcourse.host.hub.DEFAULT_HUB_DIR.
+# HUB_DIR unset: dlcourse.host.term.hub.DEFAULT_HUB_DIR.
 HUB_DIR ?=
 hub: $(STAMP) sandbox-tools hub-tools
 	@test "$$(id -u)" = 0 || { echo "error: the hub makes Unix accounts: run sudo make hub"; exit 2; }

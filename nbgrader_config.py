@@ -9,10 +9,10 @@ configuration, loaded first.
 
 from pathlib import Path
 
-from dlcourse.host.edition import STUDENT_CONFIG
+from dlcourse.host.term.edition import STUDENT_CONFIG
 
 c = get_config()  # noqa: F821 -- provided by nbgrader when it loads this file
-load_subconfig(str(STUDENT_CONFIG))  # noqa: F821 -- dlcourse/host/student/nbgrader_config.py
+load_subconfig(str(STUDENT_CONFIG))  # noqa: F821 -- dlcourse/host/term/student/nbgrader_config.py
 
 ROOT = Path(__file__).resolve().parent
 c.CourseDirectory.root = str(ROOT)
@@ -42,32 +42,32 @@ c.Course.due_dates = {
 
 # Late submissions lose this fraction of the assignment's points per started
 # day after the due date (never below zero), in every grade export
-# (dlcourse/host/grades.py). 0 turns the rule off.
+# (dlcourse/host/term/lms.py). 0 turns the rule off.
 c.Course.late_penalty_per_day = 0.10
 
 # nbgrader's CSV export (make grades), with submissions still to be graded by
 # hand left empty rather than exported with 0 for their written answers, and
-# the file readable by the staff only (dlcourse/host/grades.py).
-c.ExportApp.plugin_class = "dlcourse.host.grades.CsvExport"
+# the file readable by the staff only (dlcourse/host/term/lms.py).
+c.ExportApp.plugin_class = "dlcourse.host.term.lms.CsvExport"
 
 # A copy of a test cell, or a student's cell that claims a grade id the
 # gradebook does not know, no longer stops that student's autograde
-# (dlcourse/host/overwrite.py): it is graded as a cell of the student's.
+# (dlcourse/host/extensions/overwrite.py): it is graded as a cell of the student's.
 from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteKernelspec  # noqa: E402
 
-from dlcourse.host.overwrite import OverwriteCells  # noqa: E402
+from dlcourse.host.extensions.overwrite import OverwriteCells  # noqa: E402
 
 c.Autograde.sanitize_preprocessors = [ClearOutput, DeduplicateIds, OverwriteKernelspec, OverwriteCells,
                                       CheckCellMetadata]
 
 # Feedback shows each hidden test cell's score and failure message, never the
-# hidden tests' code (dlcourse/host/feedback.py), so they can be used again.
+# hidden tests' code (dlcourse/host/extensions/feedback.py), so they can be used again.
 from nbconvert.preprocessors import CSSHTMLHeaderPreprocessor  # noqa: E402
 from nbgrader.preprocessors import GetGrades  # noqa: E402
 
-from dlcourse.host.feedback import HideHiddenTests, InertFeedbackExporter  # noqa: E402
+from dlcourse.host.extensions.feedback import HideHiddenTests, InertFeedbackExporter  # noqa: E402
 
 c.GenerateFeedback.preprocessors = [GetGrades, HideHiddenTests, CSSHTMLHeaderPreprocessor]
 # The feedback page runs only its template's own scripts, whatever a student's
-# cell holds (a Content-Security-Policy in its <head>: dlcourse/host/script_policy.py).
+# cell holds (a Content-Security-Policy in its <head>: dlcourse/host/extensions/script_policy.py).
 c.GenerateFeedback.exporter_class = InertFeedbackExporter

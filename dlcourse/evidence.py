@@ -14,7 +14,7 @@ only). Where the notebook runs decides the rest:
   the same, and each question with its encoded answer is also published as
   an output of the test cell (:data:`MIME`). This kernel's verdicts count
   for nothing;
-- **the judge** (:mod:`dlcourse.host.judge`), a process that never runs any
+- **the judge** (:mod:`dlcourse.host.grading.judge`), a process that never runs any
   student code: nothing is called; the k-th question of a test cell gets the
   k-th answer that cell published, decoded, if the question is the same.
   Its verdicts are the grades.

@@ -29,8 +29,11 @@ KERNEL_ENVIRONMENT = {"TF_CPP_MIN_LOG_LEVEL": "3"}
 # nbgrader's instructor tools: JupyterLab extensions, and the formgrader's server extension.
 INSTRUCTOR_LAB_EXTENSIONS = ("@jupyter/nbgrader:formgrader", "@jupyter/nbgrader:create-assignment")
 INSTRUCTOR_SERVER_EXTENSIONS = ("nbgrader.server_extensions.formgrader",)
-# The course's own: the formgrader's Autograde button grades in the sandbox (dlcourse/host/formgrader.py).
-SANDBOXED_AUTOGRADE = "dlcourse.host.formgrader"
+# The course's own, for instructors: the formgrader's Autograde button grades in the sandbox
+# (dlcourse/host/extensions/formgrader.py), and the grades for the LMS are downloads (dlcourse/host/term/lms.py).
+SANDBOXED_AUTOGRADE = "dlcourse.host.extensions.formgrader"
+LMS_DOWNLOADS = "dlcourse.host.term.lms"
+COURSE_SERVER_EXTENSIONS = (SANDBOXED_AUTOGRADE, LMS_DOWNLOADS)
 
 # On the hub, every kernel says when the memory limit stopped the last one.
 HUB_KERNEL_EXTENSION = "dlcourse.memory_notice"
@@ -87,14 +90,23 @@ def hide_instructor_tools():
         subprocess.run([*jupyter, "server", "extension", "disable", "--sys-prefix", extension], check=True)
 
 
-def sandbox_the_autograde_button(prefix=sys.prefix):
-    """Enable the course's server extension that grades the formgrader's
-    Autograde button in the sandbox, as an installed package does (a file in
-    ``etc/jupyter/jupyter_server_config.d``); return the file written."""
-    path = Path(prefix) / "etc" / "jupyter" / "jupyter_server_config.d" / f"{SANDBOXED_AUTOGRADE}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"ServerApp": {"jpserver_extensions": {SANDBOXED_AUTOGRADE: True}}}, indent=1) + "\n")
-    return path
+def enable_course_server_extensions(prefix=sys.prefix):
+    """Enable the course's own server extensions for instructors
+    (:data:`COURSE_SERVER_EXTENSIONS`), as an installed package does (a file
+    each in ``etc/jupyter/jupyter_server_config.d``), and remove the files of
+    the course's extensions that are no more (a module that moved); return
+    the files written."""
+    folder = Path(prefix) / "etc" / "jupyter" / "jupyter_server_config.d"
+    folder.mkdir(parents=True, exist_ok=True)
+    for stale in folder.glob("dlcourse.*.json"):
+        if stale.stem not in COURSE_SERVER_EXTENSIONS:
+            stale.unlink()
+    paths = []
+    for extension in COURSE_SERVER_EXTENSIONS:
+        path = folder / f"{extension}.json"
+        path.write_text(json.dumps({"ServerApp": {"jpserver_extensions": {extension: True}}}, indent=1) + "\n")
+        paths.append(path)
+    return paths
 
 
 if __name__ == "__main__":
@@ -103,4 +115,5 @@ if __name__ == "__main__":
     if "--student" in sys.argv[1:]:
         hide_instructor_tools()
     else:
-        print("Installed", sandbox_the_autograde_button())
+        for path in enable_course_server_extensions():
+            print("Installed", path)

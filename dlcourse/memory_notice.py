@@ -1,7 +1,7 @@
 """Why the last kernel stopped, when the hub's memory limit stopped it (kernel side, on the course's hub).
 
 On the hub, each person's server and kernels share a memory limit
-(dlcourse/host/limits.py). A kernel that grows past it is stopped by the
+(dlcourse/host/term/limits.py). A kernel that grows past it is stopped by the
 Linux kernel, and JupyterLab says only that the kernel died and restarts it.
 The hub's kernelspec loads this IPython extension into every kernel
 (``--ext=dlcourse.memory_notice``): when the person's memory group has

@@ -4,7 +4,7 @@ A lecture calls ``record(test_accuracy=acc)``. The values are displayed as an
 output with their own MIME type, so they are stored in the executed notebook
 itself, next to the cell that computed them, and nothing scrapes printed text.
 Each record also names the Keras backend the values were computed on (in the
-output's metadata). :func:`dlcourse.host.recorded.read` reads them back on
+output's metadata). :func:`dlcourse.host.lectures.recorded.read` reads them back on
 the host.
 """
 

@@ -4,7 +4,7 @@
 permissions) and then JupyterHub with this file. Settings come from the
 environment, with defaults for a course server:
 
-    DLCOURSE_HUB_DIR   the hub folder (default /srv/dlcourse; see dlcourse/host/hub.py)
+    DLCOURSE_HUB_DIR   the hub folder (default /srv/dlcourse; see dlcourse/host/term/hub.py)
     DLCOURSE_ROSTER    the roster CSV (default hub/roster.csv)
     DLCOURSE_HUB_URL   where the hub listens (default http://:8000, every interface)
     DLCOURSE_COURSE    the course directory (default this repository)
@@ -12,7 +12,7 @@ environment, with defaults for a course server:
                        internal APIs (default http://127.0.0.1:8081 and :8001)
     DLCOURSE_IDLE_MINUTES   a server idle this long is stopped (default 60)
     DLCOURSE_MEMORY_LIMIT   each person's memory, server and kernels together
-                       (default: dlcourse/host/limits.py; 0: no groups, no limits)
+                       (default: dlcourse/host/term/limits.py; 0: no groups, no limits)
     DLCOURSE_CPU_LIMIT      each person's CPU cap in cores (default none:
                        an equal share of the machine each)
     KERAS_BACKEND      the Keras backend of every server, kernel and grading
@@ -28,7 +28,9 @@ import sys
 from pathlib import Path
 
 from dlcourse.datasets import files
-from dlcourse.host import backends, hub, limits, receipts
+from dlcourse.host import backends
+from dlcourse.host.extensions import receipts
+from dlcourse.host.term import hub, limits
 from dlcourse.host.course import Course
 
 c = get_config()  # noqa: F821 -- provided by JupyterHub when it loads this file
@@ -57,7 +59,7 @@ c.LocalAuthenticator.allowed_groups = {hub.STAFF_GROUP, hub.STUDENT_GROUP}
 
 # Each user's server and kernels run as that user, from the course's environment,
 # in a control group of their own: a memory limit and an equal CPU share
-# (dlcourse/host/limits.py). The hub's kernelspec says when the limit stopped a kernel.
+# (dlcourse/host/term/limits.py). The hub's kernelspec says when the limit stopped a kernel.
 LIMITS = limits.configured()
 if LIMITS:
     c.JupyterHub.spawner_class = limits.LimitedSpawner
@@ -95,7 +97,7 @@ c.Spawner.pre_spawn_hook = pre_spawn_hook
 
 # The exchange's trusted side: receipts (owner, time, hash) of every
 # submission as it arrives, written as an account of its own that students
-# cannot act as (dlcourse/host/receipts.py). collect reads them.
+# cannot act as (dlcourse/host/extensions/receipts.py). collect reads them.
 RECEIPTS = {
     "name": "exchange-receipts",
     "user": receipts.ACCOUNT,

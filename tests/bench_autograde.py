@@ -9,7 +9,7 @@ then by ``python -m dlcourse autograde`` with 1 worker without the sandbox,
 removed afterwards. The table (and build/bench-autograde.{md,json}) gives
 submissions per minute and the ratio to plain nbgrader. Then one solution is
 graded as a worker grades it, its slot started ahead
-(dlcourse/host/prelaunch.py), to show where its time goes.
+(dlcourse/host/grading/prelaunch.py), to show where its time goes.
 """
 
 import argparse
@@ -24,9 +24,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import ROOT  # noqa: E402
-from dlcourse.host import backends, grader, instructor, submission  # noqa: E402
+from dlcourse.host import backends  # noqa: E402
+from dlcourse.host.grading import whole_class, submission  # noqa: E402
+from dlcourse.host.term import instructor  # noqa: E402
 from dlcourse.host.course import Course  # noqa: E402
-from dlcourse.host.submission import Limits  # noqa: E402
+from dlcourse.host.grading.submission import Limits  # noqa: E402
 from submissions import fill, new_course, solution_code, solved, student_version, submit  # noqa: E402
 from test_grading_pipeline import VARIANTS  # noqa: E402
 
@@ -88,7 +90,7 @@ def where_the_time_goes(assignment):
     warm (the previous submission's grading started it); return {part: seconds}."""
     course = fresh_course(assignment, {"first": solved(assignment), "second": solved(assignment)})
     limits = Limits().for_course(Course.at(course))
-    first, second = grader.make_jobs(course, assignment, ["first", "second"], limits, backends.DEFAULT)
+    first, second = whole_class.make_jobs(course, assignment, ["first", "second"], limits, backends.DEFAULT)
     shutil.rmtree(course)    # the jobs carry every file they need
     submission.grade(first)  # starts the slot of the next submission
     time.sleep(15)           # while a submission is graded, the next slot warms up
@@ -119,11 +121,11 @@ def main():
     print(f"Grading {len(notebooks)} submissions of {assignment} four ways on {os.cpu_count()} cores:", flush=True)
     rows = [
         timed("plain serial nbgrader autograde", lambda c: plain_nbgrader(c, assignment), assignment, notebooks),
-        timed("--workers 1 --unsafe-no-sandbox", lambda c: grader.autograde_class(
+        timed("--workers 1 --unsafe-no-sandbox", lambda c: whole_class.autograde_class(
             c, assignment, workers=1, limits=Limits(sandboxed=False), progress=False), assignment, notebooks),
-        timed("--workers 1", lambda c: grader.autograde_class(c, assignment, workers=1, progress=False),
+        timed("--workers 1", lambda c: whole_class.autograde_class(c, assignment, workers=1, progress=False),
               assignment, notebooks),
-        timed("--workers 2", lambda c: grader.autograde_class(c, assignment, workers=2, progress=False),
+        timed("--workers 2", lambda c: whole_class.autograde_class(c, assignment, workers=2, progress=False),
               assignment, notebooks),
     ]
     base = rows[0]["seconds"]

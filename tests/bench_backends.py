@@ -23,7 +23,8 @@ from packaging.requirements import Requirement
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from conftest import ROOT  # noqa: E402
-from dlcourse.host import backends, runner  # noqa: E402
+from dlcourse.host import backends  # noqa: E402
+from dlcourse.host.lectures import runner  # noqa: E402
 
 OUT = ROOT / "build" / "bench-backends"
 

@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from dlcourse.datasets import files
-from dlcourse.host import hub
+from dlcourse.host.term import hub
 from dlcourse.host.course import Course
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -55,7 +55,7 @@ def free_port():
 def pytest_configure(config):
     """The tests run the course's notebooks and write into its build/: never
     as root on a hub's course, whose notebooks the staff write (see
-    dlcourse.host.hub.refuse_root)."""
+    dlcourse.host.term.hub.refuse_root)."""
     try:
         hub.refuse_root(Course.at(ROOT))
     except hub.HubError as exc:

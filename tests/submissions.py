@@ -14,7 +14,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_output, new_raw_ce
 from nbgrader.api import Gradebook
 
 from conftest import ROOT
-from dlcourse.host import grader, instructor
+from dlcourse.host.grading import whole_class
+from dlcourse.host.term import instructor
 from dlcourse.host.course import Course
 
 
@@ -167,4 +168,4 @@ def expected_scores(course, assignment, failing=()):
 def save_report(name, assignment, outcomes):
     """Keep the autograde table (scores, time and memory per submission) in build/."""
     (ROOT / "build").mkdir(exist_ok=True)
-    (ROOT / "build" / f"autograde-{name}.md").write_text(grader.format_table(assignment, outcomes) + "\n")
+    (ROOT / "build" / f"autograde-{name}.md").write_text(whole_class.format_table(assignment, outcomes) + "\n")

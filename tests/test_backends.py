@@ -18,7 +18,8 @@ import sys
 import pytest
 
 from conftest import ROOT
-from dlcourse.host import backends, runner
+from dlcourse.host import backends
+from dlcourse.host.lectures import runner
 from dlcourse.host.errors import UserError
 
 BACKENDS = list(backends.PACKAGES)

@@ -23,7 +23,7 @@ from playwright.sync_api import TimeoutError as PlaywrightTimeout
 from conftest import ROOT, free_port
 from dlcourse import jupyter
 from dlcourse.datasets import files
-from dlcourse.host import edition, instructor
+from dlcourse.host.term import edition, instructor
 from dlcourse.host.course import Course
 from dlcourse.host.nbgrader_process import nbgrader_environment
 from browsing import (NOTEBOOK, Steps, cells, close_dialog, dialog_text, is_dirty, launched, menu, open_notebook,
@@ -240,7 +240,7 @@ def test_the_formgrader_and_feedback_run_only_their_own_scripts(setting, browser
     """Defense in depth behind the trusted merge: a graded copy that still
     held every kind of student script (as if the merge had missed them) is
     opened in the formgrader and as feedback, and none of it runs, while the
-    pages' own scripts all do (dlcourse/host/script_policy.py)."""
+    pages' own scripts all do (dlcourse/host/extensions/script_policy.py)."""
     course = setting["course"]
     with open_gradebook(course) as gradebook:
         assert gradebook.assignment_submissions(A1), "nothing was graded: run the instructor's test first"

@@ -9,9 +9,10 @@ from nbgrader.validator import Validator
 from traitlets.config.loader import PyFileConfigLoader
 
 from conftest import ROOT
-from dlcourse.host import edition, grader, instructor
+from dlcourse.host.grading import whole_class
+from dlcourse.host.term import edition, instructor
 from dlcourse.host.course import Course, CourseError
-from dlcourse.host.submission import Limits
+from dlcourse.host.grading.submission import Limits
 from submissions import cell_scores, expected_scores, fill, new_course, solution_code, submit
 
 A3 = "a3_regression"
@@ -51,7 +52,7 @@ def test_release_and_grading_use_the_renamed_folders(tmp_path):
     folder = course.submitted("ana", assignment)
     folder.mkdir(parents=True)
     shutil.copy(course.release(assignment) / f"{assignment}.ipynb", folder)
-    [job] = grader.make_jobs(course.root, assignment, ["ana"], Limits().for_course(course))
+    [job] = whole_class.make_jobs(course.root, assignment, ["ana"], Limits().for_course(course))
     assert f"{assignment}.ipynb" in job.submission and f"{assignment}.ipynb" in job.release
 
 
@@ -103,7 +104,7 @@ def test_a_fourth_assignment_is_its_folder_and_its_due_date(tmp_path, monkeypatc
     assert Validator(config=Course.at(course).config).validate(str(tmp_path / f"{new}.ipynb")) == {}
 
     submit(course, "ana", new, answered)
-    [outcome] = grader.autograde_class(course, new, ["ana"], workers=1, progress=False)
+    [outcome] = whole_class.autograde_class(course, new, ["ana"], workers=1, progress=False)
     assert outcome.status == "graded", outcome.reasons
     assert cell_scores(course, new, "ana") == expected_scores(course, new)
 

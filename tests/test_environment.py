@@ -91,7 +91,7 @@ def test_jupyterlab_settings_turn_the_news_off():
 
 def test_committed_notebooks_carry_the_metadata_the_course_kernel_writes():
     """Otherwise JupyterLab marks a notebook modified as soon as it is opened."""
-    from dlcourse.host import metadata as notebook_metadata
+    from dlcourse.host.lectures import metadata as notebook_metadata
 
     info = notebook_metadata.kernel_language_info()
     paths = notebook_metadata.course_notebooks(ROOT)

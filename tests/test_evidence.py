@@ -1,6 +1,6 @@
 """The judge's side of grading, without kernels: answers as data
 (dlcourse/evidence.py) and what the judge makes of them
-(dlcourse/host/judge.py). The whole flow, with kernels, is in
+(dlcourse/host/grading/judge.py). The whole flow, with kernels, is in
 test_grading_pipeline.py and test_hostile_submissions.py."""
 
 import json
@@ -12,7 +12,7 @@ import pytest
 from keras import layers
 
 from dlcourse import evidence, grading
-from dlcourse.host import judge
+from dlcourse.host.grading import judge
 
 
 def round_trip(value):

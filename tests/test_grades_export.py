@@ -1,39 +1,39 @@
-"""The late rule of the grade exports (dlcourse/host/grades.py)."""
+"""The late rule of the grade exports (dlcourse/host/term/lms.py)."""
 
 import pytest
 
 from conftest import ROOT
-from dlcourse.host import grades, instructor
+from dlcourse.host.term import instructor, lms
 from dlcourse.host.course import Course
 
 DAY = 24 * 3600
 
 
 def test_on_time_keeps_every_point():
-    assert grades.apply_late_rule(12, 16, 0, 0.1) == grades.Grade(12, 16, 0, 0)
-    assert grades.apply_late_rule(12, 16, -5 * DAY, 0.1).score == 12
+    assert lms.apply_late_rule(12, 16, 0, 0.1) == lms.Grade(12, 16, 0, 0)
+    assert lms.apply_late_rule(12, 16, -5 * DAY, 0.1).score == 12
 
 
 @pytest.mark.parametrize("seconds, days", [(1, 1), (DAY, 1), (DAY + 1, 2), (3 * DAY, 3)])
 def test_each_started_day_late_costs_the_fraction_of_the_points(seconds, days):
-    grade = grades.apply_late_rule(16, 16, seconds, 0.1)
+    grade = lms.apply_late_rule(16, 16, seconds, 0.1)
     assert grade.days_late == days
     assert grade.penalty == pytest.approx(1.6 * days) and grade.score == pytest.approx(16 - 1.6 * days)
 
 
 def test_the_penalty_never_goes_below_zero_points():
-    grade = grades.apply_late_rule(3, 16, 30 * DAY, 0.1)
+    grade = lms.apply_late_rule(3, 16, 30 * DAY, 0.1)
     assert grade.score == 0 and grade.penalty == 3
 
 
 def test_the_course_sets_its_rule_in_nbgrader_config():
-    assert grades.late_penalty_per_day(ROOT) == Course.at(ROOT).config.Course.late_penalty_per_day
+    assert lms.late_penalty_per_day(ROOT) == Course.at(ROOT).config.Course.late_penalty_per_day
 
 
 def test_a_wrong_rule_is_refused_with_the_fix(tmp_path):
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.Course.late_penalty_per_day = 10\n")
     with pytest.raises(instructor.CourseError, match="from 0 to 1"):
-        grades.late_penalty_per_day(tmp_path)
+        lms.late_penalty_per_day(tmp_path)
 
 
 def test_the_exports_follow_the_roster_and_report_who_is_missing(tmp_path, monkeypatch):
@@ -44,7 +44,7 @@ def test_the_exports_follow_the_roster_and_report_who_is_missing(tmp_path, monke
 
     from nbgrader.api import Gradebook
 
-    from dlcourse.host import hub
+    from dlcourse.host.term import hub
     from dlcourse.host.nbgrader_process import nbgrader_environment
 
     monkeypatch.setenv("PATH", nbgrader_environment()["PATH"])  # a new gradebook runs nbgrader's alembic
@@ -60,12 +60,12 @@ def test_the_exports_follow_the_roster_and_report_who_is_missing(tmp_path, monke
         gradebook.add_submission("a1", "zoe", timestamp=due)
     people = [hub.Person("prof", "Pat Prof", "", "instructor"), hub.Person("ann", "Ann Lee", "1", "student"),
               hub.Person("ben", "Ben Ode", "2", "student"), hub.Person("cy", "Cy Young", "3", "student")]
-    grades_by_student, problems = grades.collect(tmp_path, people)
+    grades_by_student, problems = lms.collect(tmp_path, people)
     assert grades_by_student["ben"]["a1"].days_late == 2 and grades_by_student["ann"]["a1"].days_late == 0
     assert grades_by_student["cy"]["a1"] is None
     assert any(p.startswith("cy (3) has no submission of a1") for p in problems), problems
     assert any(p.startswith("zoe submitted a1 but is not on the roster") for p in problems), problems
-    paths, _ = grades.export(tmp_path, people, tmp_path / "out")
+    paths, _ = lms.export(tmp_path, people, tmp_path / "out")
     with open(paths[0], newline="") as handle:
         canvas = list(csv.DictReader(handle))
     assert [row["SIS User ID"] for row in canvas[1:]] == ["1", "2", "3"], "staff or strangers in the Canvas file"
@@ -85,13 +85,13 @@ def test_an_answer_still_to_be_graded_by_hand_is_never_exported_as_zero(tmp_path
 
     from nbgrader.api import Gradebook
 
-    from dlcourse.host import hub
+    from dlcourse.host.term import hub
     from dlcourse.host.nbgrader_process import nbgrader_environment
 
     monkeypatch.setenv("PATH", nbgrader_environment()["PATH"])
     (tmp_path / "nbgrader_config.py").write_text(
         "c = get_config()\nc.CourseDirectory.course_id = 'keras-ffnn'\n"
-        "c.ExportApp.plugin_class = 'dlcourse.host.grades.CsvExport'\n")
+        "c.ExportApp.plugin_class = 'dlcourse.host.term.lms.CsvExport'\n")
     due = datetime(2027, 1, 11, 23, 59, tzinfo=timezone.utc)
     with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}", "keras-ffnn") as gradebook:
         gradebook.add_assignment("a1", duedate=due)
@@ -114,7 +114,7 @@ def test_an_answer_still_to_be_graded_by_hand_is_never_exported_as_zero(tmp_path
     files = {p.name: p for p in (tmp_path / "build").iterdir()}
     assert set(files) == {"grades.csv", "grades-canvas.csv", "grades-moodle.csv"}
     for path in files.values():
-        assert path.stat().st_mode & 0o777 == grades.GRADES_FILE_MODE, f"{path.name} is open to other users"
+        assert path.stat().st_mode & 0o777 == lms.GRADES_FILE_MODE, f"{path.name} is open to other users"
     rows = {}
     for name, key in (("grades.csv", "student_id"), ("grades-canvas.csv", "SIS Login ID"),
                       ("grades-moodle.csv", "Username")):

@@ -26,9 +26,11 @@ from nbgrader.validator import Validator
 from traitlets.config.loader import PyFileConfigLoader
 
 from conftest import ROOT
-from dlcourse.host import backends, grader, instructor
+from dlcourse.host import backends
+from dlcourse.host.grading import whole_class
+from dlcourse.host.term import instructor
 from dlcourse.host.course import Course
-from dlcourse.host.submission import MAX_PROCESSES, Limits
+from dlcourse.host.grading.submission import MAX_PROCESSES, Limits
 from submissions import (SOLUTION_MARK, cell_scores, expected_scores, fill, hidden_test_lines, max_scores,
                          new_course, open_gradebook, release_path, save_report, solution_code, solved, source_path,
                          student_version, submit, with_cell, without)
@@ -378,7 +380,7 @@ def graded_variants(course):
         attacks = ATTACKS_IN_THE_CLASS.get(assignment, {})
         for student, notebook in attacks.items():
             submit(course, student, assignment, notebook())
-        outcomes = grader.autograde_class(course, assignment, [*variants, *attacks], workers=2, progress=False)
+        outcomes = whole_class.autograde_class(course, assignment, [*variants, *attacks], workers=2, progress=False)
         save_report(assignment, assignment, outcomes)
         graded[assignment] = {o.student: o for o in outcomes}
     return graded
@@ -429,7 +431,7 @@ def graded_on_another_backend(request, tmp_path_factory):
     for assignment, submissions in classes.items():
         for student, notebook in submissions.items():
             submit(course, student, assignment, notebook)
-        outcomes = grader.autograde_class(course, assignment, list(submissions), workers=2, progress=False,
+        outcomes = whole_class.autograde_class(course, assignment, list(submissions), workers=2, progress=False,
                                           backend=backend)
         save_report(f"{assignment}-{backend}", assignment, outcomes)
         graded[assignment] = {o.student: o for o in outcomes}
@@ -481,7 +483,7 @@ def graded_class(course):
     }
     for student, notebook in submissions.items():
         submit(course, student, A3, notebook)
-    outcomes = grader.autograde_class(course, A3, list(submissions), workers=2, limits=A3_CLASS_LIMITS,
+    outcomes = whole_class.autograde_class(course, A3, list(submissions), workers=2, limits=A3_CLASS_LIMITS,
                                       progress=False)
     save_report("a3_regression-class", A3, outcomes)
     return {o.student: o for o in outcomes}
@@ -541,9 +543,9 @@ def test_grading_again_gives_the_same_scores_and_keeps_hand_grades(course, grade
     with open_gradebook(course) as gradebook:
         gradebook.find_grade("written_answer", A3, A3, "partial").manual_score = 3
         gradebook.db.commit()
-    skipped = grader.autograde_class(course, A3, ["partial"], workers=1, progress=False)
+    skipped = whole_class.autograde_class(course, A3, ["partial"], workers=1, progress=False)
     assert [o.status for o in skipped] == ["skipped"], "an already graded student was graded again without --force"
-    [again] = grader.autograde_class(course, A3, ["partial"], workers=1, force=True, progress=False)
+    [again] = whole_class.autograde_class(course, A3, ["partial"], workers=1, force=True, progress=False)
     assert again.status == "graded" and cell_scores(course, A3, "partial") == before
     with open_gradebook(course) as gradebook:
         assert gradebook.find_grade("written_answer", A3, A3, "partial").manual_score == 3, "a hand grade was lost"
@@ -592,9 +594,9 @@ def test_feedback_shows_no_hidden_test_and_grades_export(course, graded_class, g
 
 def test_instructor_commands_reject_wrong_arguments(course, tmp_path):
     with pytest.raises(instructor.CourseError, match="No assignment 'a9'.*a1_layers_units"):
-        grader.autograde_class(course, "a9")
+        whole_class.autograde_class(course, "a9")
     with pytest.raises(instructor.CourseError, match="nobody has no submission of a1_layers_units"):
-        grader.autograde_class(course, A1, ["nobody"], workers=1, progress=False)
+        whole_class.autograde_class(course, A1, ["nobody"], workers=1, progress=False)
     with pytest.raises(instructor.CourseError, match="no nbgrader_config.py"):
         Course.at(tmp_path)
     ungraded = tmp_path / "ungraded"  # the course's configuration and sources, nothing graded
@@ -636,7 +638,7 @@ def test_release_sets_the_due_dates_and_late_submissions_show_as_late(course):
     for student, when in (("on_time", due - timedelta(hours=1)), ("late", due + timedelta(hours=5))):
         submit(course, student, A1, student_version(A1))
         (Course.at(course).submitted(student, A1) / "timestamp.txt").write_text(f"{when:%Y-%m-%d %H:%M:%S.%f} UTC")
-    grader.autograde_class(course, A1, ["on_time", "late"], workers=2, progress=False)
+    whole_class.autograde_class(course, A1, ["on_time", "late"], workers=2, progress=False)
     with open_gradebook(course) as gradebook:
         late = {s: gradebook.find_submission(A1, s).total_seconds_late for s in ("on_time", "late")}
     assert late == {"on_time": 0, "late": 5 * 3600}, f"seconds late: {late}"

@@ -14,7 +14,9 @@ from keras import layers
 
 from conftest import ROOT
 from dlcourse import grading
-from dlcourse.host import backends, cheats, feedback, grader, judge, merge, sandbox, submission
+from dlcourse.host import backends
+from dlcourse.host.extensions import feedback
+from dlcourse.host.grading import cheats, judge, merge, sandbox, submission, whole_class
 from dlcourse.host.course import Course
 from dlcourse.host.cli import main
 from submissions import fill, solution_code, student_version
@@ -187,7 +189,7 @@ def test_grading_refuses_without_a_sandbox_tool_unless_told(monkeypatch, tmp_pat
     with pytest.raises(SystemExit, match="bubblewrap"):
         main(["autograde", "a3_regression", "--course", str(ROOT)])
     spec = sandbox.write_kernelspec(tmp_path, [(tmp_path, tmp_path)], tmp_path, sandboxed=False)
-    assert json.loads((spec / "kernel.json").read_text())["argv"][1:4] == ["-P", "-m", "dlcourse.host.watch"]
+    assert json.loads((spec / "kernel.json").read_text())["argv"][1:4] == ["-P", "-m", "dlcourse.host.grading.watch"]
 
 
 def test_the_sandbox_command_isolates_the_kernel(tmp_path):
@@ -207,7 +209,7 @@ def test_a_job_carries_the_release_version_the_submission_and_a_scoped_gradebook
 
     course = new_course(tmp_path / "course")
     submit(course, "alice", "a3_regression", student_version("a3_regression"))
-    [job] = grader.make_jobs(course, "a3_regression", ["alice"], submission.Limits().for_course(Course.at(course)))
+    [job] = whole_class.make_jobs(course, "a3_regression", ["alice"], submission.Limits().for_course(Course.at(course)))
     assert set(job.release) == set(job.submission) == {"a3_regression.ipynb"}
     released = Course.at(course).release("a3_regression") / "a3_regression.ipynb"
     assert job.release["a3_regression.ipynb"] == released.read_bytes()
@@ -299,7 +301,7 @@ def test_the_process_limit_stops_a_fork_bomb_and_every_process_of_it():
 
 def test_the_merge_keeps_the_submissions_files_for_feedback_but_no_link(tmp_path):
     """nbgrader's release_feedback needs timestamp.txt and submission_secret.txt in autograded/."""
-    from dlcourse.host import merge
+    from dlcourse.host.grading import merge
 
     submitted, autograded = tmp_path / "submitted", tmp_path / "autograded"
     (submitted / "data").mkdir(parents=True)

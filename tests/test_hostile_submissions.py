@@ -23,10 +23,10 @@ import psutil
 import pytest
 
 from conftest import ROOT
-from dlcourse.host import cheats, grader
+from dlcourse.host.grading import cheats, whole_class
 from dlcourse.host.course import Course
-from dlcourse.host.capped import SCRATCH_MB
-from dlcourse.host.submission import Limits
+from dlcourse.host.grading.capped import SCRATCH_MB
+from dlcourse.host.grading.submission import Limits
 from submissions import (cell_scores, expected_scores, fill, new_course, open_gradebook, save_report, solved,
                          student_version, submit, with_cell)
 
@@ -140,7 +140,7 @@ try:
 except OSError as error:
     print(error)''',
         # The watch in its own kernel turned off, then the folders above its own searched: the decoys
-        # there (dlcourse/host/decoys.py) are watched from outside the sandbox.
+        # there (dlcourse/host/grading/decoys.py) are watched from outside the sandbox.
         "blinds_the_watch": '''import gc
 from pathlib import Path
 
@@ -217,7 +217,7 @@ REPORTED = [
     ("blinds_the_watch", ", a decoy where an escape from its folder would look"),
     ("blinds_the_watch", "more decoys"),
     ("probes_then_deletes", f"/submitted/another_student/{A3}/{A3}.ipynb, a decoy"),   # in the folder above its own
-    # The folders it may write share one tmpfs of a set size (dlcourse/host/capped.py).
+    # The folders it may write share one tmpfs of a set size (dlcourse/host/grading/capped.py).
     ("fills_its_folders", f"filled the {SCRATCH_MB} MB"),
 ]
 # Honest use of files: a plot and a table in its own folder, a temporary file, the data.
@@ -292,7 +292,7 @@ def hostile(tmp_path_factory):
     for student, notebook in honest.items():
         submit(course, student, A3, notebook)
     # A graded earlier student, whose rows must survive the attacks.
-    grader.autograde_class(course, A3, ["honest_blank"], workers=1, progress=False)
+    whole_class.autograde_class(course, A3, ["honest_blank"], workers=1, progress=False)
     with open_gradebook(course) as gradebook:
         gradebook.find_grade("written_answer", A3, A3, "honest_blank").manual_score = 1
         gradebook.db.commit()
@@ -308,7 +308,7 @@ def hostile(tmp_path_factory):
     in_kernel_students = submit_in_kernel_attacks(course)
     before = snapshot(course)
     students = [*attacks(course, 0), "honest", "honest_files", "honest_heavy", *in_kernel_students]
-    outcomes = grader.autograde_class(course, A3, students, workers=2, progress=False,
+    outcomes = whole_class.autograde_class(course, A3, students, workers=2, progress=False,
                                       limits=Limits(wall_seconds=240, memory_mb=4000, cell_seconds=60))
     save_report("hostile", A3, outcomes)
     time.sleep(1)

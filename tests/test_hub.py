@@ -34,7 +34,8 @@ from nbgrader.utils import parse_utc
 from conftest import ROOT, free_port
 from test_limits import remove_parent
 from dlcourse.datasets import files
-from dlcourse.host import edition, exchange, hub, instructor, limits, receipts
+from dlcourse.host.extensions import exchange, receipts
+from dlcourse.host.term import edition, hub, instructor, limits
 from dlcourse.host.course import Course
 from dlcourse.host.nbgrader_process import nbgrader_environment
 from dlcourse import jupyter, memory_notice

@@ -1,4 +1,4 @@
-"""Student-made HTML is inert in the graded copy (dlcourse/host/inert.py):
+"""Student-made HTML is inert in the graded copy (dlcourse/host/grading/inert.py):
 every road a student's script could take into a page is cleaned, what a
 student legitimately shows stays, and each active piece is reported."""
 
@@ -7,7 +7,7 @@ import json
 import nbformat
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from dlcourse.host import inert
+from dlcourse.host.grading import inert
 from submissions import html_attacks
 
 WHAT_RUNS = ("<script", "onerror", "onload", "onmouseover", "javascript:", "<iframe", "srcdoc", "<svg", "<form",

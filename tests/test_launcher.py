@@ -1,7 +1,7 @@
 """Each submission's nbgrader process is a fresh fork of the launcher, run in
 the folder and environment it was asked for, and its exit code comes back.
 
-The processes here run :func:`dlcourse.host.prelaunch.main` with a plain
+The processes here run :func:`dlcourse.host.grading.prelaunch.main` with a plain
 (unsandboxed) kernel that waits for nbgrader's arguments: end of input makes
 it stop its kernel, remove its work folder and end with 0.
 """
@@ -11,8 +11,9 @@ import time
 
 import psutil
 
-from dlcourse.host import processes, sandbox
-from dlcourse.host.launcher import KILLED, Launcher
+from dlcourse.host import processes
+from dlcourse.host.grading import sandbox
+from dlcourse.host.grading.launcher import KILLED, Launcher
 from dlcourse.host.nbgrader_process import nbgrader_environment
 
 

@@ -1,4 +1,4 @@
-"""Each person's share of the hub (dlcourse/host/limits.py) and the kernel's
+"""Each person's share of the hub (dlcourse/host/term/limits.py) and the kernel's
 notice when the memory limit stopped the last kernel (dlcourse/memory_notice.py).
 The real groups, the real stop and the real notice are in test_hub.py."""
 
@@ -13,7 +13,7 @@ import time
 import pytest
 
 from dlcourse import memory_notice
-from dlcourse.host import limits
+from dlcourse.host.term import limits
 
 
 def test_the_settings_never_put_swap_below_memory_and_clear_what_is_not_asked(monkeypatch, tmp_path):

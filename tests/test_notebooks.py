@@ -1,14 +1,14 @@
 """Execute every course notebook in full and check the slides' bands.
 
 Lectures must run top to bottom in full, and the results they record must
-land inside the bands of dlcourse.host.bands, on TensorFlow (the default)
+land inside the bands of dlcourse.host.lectures.bands, on TensorFlow (the default)
 and on JAX; on PyTorch they run in fast mode (`make bench-backends` runs
 every lecture in full on every backend). Solution notebooks have no bands:
 their experiments only have to run, so they run in fast mode (FAST = True, a
 few epochs each); `make course` runs them in full. Student versions under
 assignments/ must run too, failing only where the student has to work.
 
-Executed notebooks are kept in build/cache (dlcourse.host.cache): re-running
+Executed notebooks are kept in build/cache (dlcourse.host.lectures.cache): re-running
 the tests re-executes only the notebooks whose inputs changed. A fresh clone,
 as in CI, has no cache; `rm -r build/cache` (or `make clean`) empties it.
 """
@@ -20,7 +20,8 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from dlcourse.host import backends, bands, runner
+from dlcourse.host import backends
+from dlcourse.host.lectures import bands, runner
 from dlcourse.host.course import Course
 from conftest import ROOT
 
@@ -56,7 +57,7 @@ def on(backend):
 
 def test_every_lecture_has_bands():
     missing = [nb.name for nb in LECTURES if not bands.bands_for(nb)]
-    assert not missing, f"lectures without reference bands in dlcourse/host/bands.py: {missing}"
+    assert not missing, f"lectures without reference bands in dlcourse/host/lectures/bands.py: {missing}"
 
 
 @pytest.mark.slow

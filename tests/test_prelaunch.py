@@ -10,7 +10,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from dlcourse.host import grader, prelaunch, sandbox
+from dlcourse.host.grading import prelaunch, sandbox, whole_class
 from dlcourse.host.course import Course
 from submissions import new_course, solved, submit, with_cell
 
@@ -35,7 +35,7 @@ for path in ["~/trace", "/tmp/trace", "trace"]:
 def pid_of_kernel_that_runs(tmp_path):
     """Execute a notebook printing its kernel's PID with the sandbox's kernelspec; return the PID."""
     notebook = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(PRINT_PID)])
-    NotebookClient(notebook, kernel_name=sandbox.KERNEL_NAME, timeout=60,
+    NotebookClient(notebook, kernel_name=prelaunch.SANDBOXED_KERNEL_NAME, timeout=60,
                    resources={"metadata": {"path": str(tmp_path)}}).execute()
     return int(notebook.cells[0].outputs[0].text)
 
@@ -62,7 +62,7 @@ def test_a_submission_finds_nothing_the_one_graded_before_it_left(tmp_path):
     course = new_course(tmp_path / "course")
     for student in ("first", "second"):
         submit(course, student, A3, with_cell(solved(A3), TRACES, after="setup"))
-    outcomes = grader.autograde_class(course, A3, workers=1, progress=False)
+    outcomes = whole_class.autograde_class(course, A3, workers=1, progress=False)
     assert [o.student for o in outcomes] == ["first", "second"]
     for student in ("first", "second"):
         notebook = nbformat.read(Course.at(course).autograded(student, A3) / f"{A3}.ipynb", as_version=4)

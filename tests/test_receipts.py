@@ -18,7 +18,7 @@ import pytest
 from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 
-from dlcourse.host import exchange, receipts
+from dlcourse.host.extensions import exchange, receipts
 from dlcourse.host.nbgrader_process import nbgrader_environment
 
 ME = pwd.getpwuid(os.getuid()).pw_name

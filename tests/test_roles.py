@@ -15,7 +15,8 @@ from types import SimpleNamespace
 import pytest
 
 from conftest import ROOT
-from dlcourse.host import cli, hub
+from dlcourse.host import cli
+from dlcourse.host.term import hub
 from dlcourse.host.course import CONFIG_FILE, Course
 
 GRADEBOOK_IN_ITS_FOLDER = ("c.CourseDirectory.db_url = 'sqlite:///' + c.CourseDirectory.root "

@@ -1,9 +1,9 @@
-"""The hub's roster (dlcourse/host/hub.py): read as written, refused with the line and the fix."""
+"""The hub's roster (dlcourse/host/term/hub.py): read as written, refused with the line and the fix."""
 
 import pytest
 
 from conftest import ROOT
-from dlcourse.host import hub
+from dlcourse.host.term import hub
 
 HEADER = ",".join(hub.ROSTER_COLUMNS)
 

@@ -10,7 +10,8 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
-from dlcourse.host import backends, bands, recorded, runner
+from dlcourse.host import backends
+from dlcourse.host.lectures import bands, recorded, runner
 from conftest import ROOT
 
 
@@ -178,7 +179,7 @@ def test_a_changed_notebook_is_executed_again(tmp_path):
 
 
 def test_the_key_covers_the_kernel_side_package_and_not_the_host_side(tmp_path, monkeypatch):
-    from dlcourse.host import cache
+    from dlcourse.host.lectures import cache
 
     kernel_side = {p.relative_to(cache.PACKAGE).as_posix() for p in cache.kernel_side_files()}
     assert {"results.py", "datasets/files.py", "preprocessing.py"} <= kernel_side

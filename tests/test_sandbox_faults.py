@@ -22,7 +22,7 @@ import pytest
 from distributed import LocalCluster
 
 from conftest import ROOT
-from dlcourse.host import capped, grader, sandbox, submission
+from dlcourse.host.grading import capped, sandbox, submission, whole_class
 from dlcourse.host.course import Course
 from dlcourse.host.nbgrader_process import nbgrader_environment
 from submissions import cell_scores, expected_scores, new_course, solved, submit
@@ -54,7 +54,7 @@ def test_links_on_the_way_are_found_in_order(tmp_path):
 
 def test_a_kernel_starts_in_the_sandbox_through_a_linked_environment(tmp_path):
     python = linked_environment(tmp_path)
-    check = subprocess.run([str(python), "-c", "import sys; from dlcourse.host import sandbox; "
+    check = subprocess.run([str(python), "-c", "import sys; from dlcourse.host.grading import sandbox; "
                             "sandbox.check_kernel_starts(); print(sys.prefix)"],
                            capture_output=True, text=True, env=nbgrader_environment())
     assert check.returncode == 0, check.stderr[-2000:]
@@ -65,7 +65,7 @@ def test_a_kernel_starts_under_a_tmpdir_too_deep_for_its_sockets(tmp_path):
     deep = tmp_path / ("d" * 50) / ("e" * 50)  # as a cluster's per-job TMPDIR can be
     deep.mkdir(parents=True)
     assert len(str(deep)) > sandbox.SOCKET_PATH_MAX
-    check = subprocess.run([sys.executable, "-c", "from dlcourse.host import sandbox; sandbox.check_kernel_starts()"],
+    check = subprocess.run([sys.executable, "-c", "from dlcourse.host.grading import sandbox; sandbox.check_kernel_starts()"],
                            capture_output=True, text=True, env=nbgrader_environment(TMPDIR=str(deep)))
     assert check.returncode == 0, check.stderr[-2000:]
 
@@ -117,7 +117,7 @@ def test_a_sandbox_that_cannot_start_a_kernel_stops_grading_and_marks_no_one(tmp
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0") as cluster:
         try:
             with pytest.raises(sandbox.SandboxUnavailable) as raised:
-                grader.autograde_class(course, A3, scheduler=cluster.scheduler_address, progress=False)
+                whole_class.autograde_class(course, A3, scheduler=cluster.scheduler_address, progress=False)
         finally:
             submission.check_sandbox.cache_clear()
     message = str(raised.value)
@@ -173,7 +173,7 @@ def test_decoys_around_a_kernel_s_folder_report_every_touch_from_outside_the_san
 # Code run as another account reads the course package from a copy it may read (the checkout and its .venv
 # may lie in a folder of root's only), with this Python's interpreter (the .venv's is a link to it).
 AS_ANOTHER = ["dlcourse/__init__.py", "dlcourse/host/__init__.py", "dlcourse/host/errors.py",
-              "dlcourse/host/decoys.py", "dlcourse/host/capped.py"]
+              "dlcourse/host/grading/decoys.py", "dlcourse/host/grading/capped.py"]
 
 
 def run_as(account, code, *args):
@@ -195,7 +195,7 @@ def run_as(account, code, *args):
 # Run as an account of its own: it takes every inotify instance its user may have (all but one, and
 # then every watch), then watches decoys.
 EXHAUSTS_INOTIFY = """import atexit, os, shutil, sys, tempfile
-from dlcourse.host import decoys
+from dlcourse.host.grading import decoys
 libc = decoys._libc()
 taken = []
 while (fd := libc.inotify_init1(0)) >= 0:
@@ -231,7 +231,7 @@ def test_a_machine_out_of_inotify_stops_grading_with_the_limit_to_raise(limit):
 
 # As a grading's nbgrader process does: capped folders in a namespace of its own, a sandboxed writer in them.
 FILLS_A_CAPPED_FOLDER = """import shutil, subprocess, sys
-from dlcourse.host import capped
+from dlcourse.host.grading import capped
 space, folder = sys.argv[1:]
 capped.enter(space, [folder])
 sandboxed = [shutil.which("bwrap"), "--unshare-pid", "--unshare-net", "--unshare-user",

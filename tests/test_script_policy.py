@@ -1,5 +1,5 @@
 """The Content-Security-Policy of pages that show student work
-(dlcourse/host/script_policy.py): only the template's own scripts are
+(dlcourse/host/extensions/script_policy.py): only the template's own scripts are
 allowed, never one a student's cell adds. tests/test_browser.py checks the
 same pages in Chromium."""
 
@@ -10,8 +10,8 @@ import nbformat
 import nbgrader
 from nbformat.v4 import new_markdown_cell, new_notebook
 
-from dlcourse.host import script_policy
-from dlcourse.host.feedback import InertFeedbackExporter
+from dlcourse.host.extensions import script_policy
+from dlcourse.host.extensions.feedback import InertFeedbackExporter
 from submissions import html_attacks
 
 PAGE = """<!DOCTYPE html><html><head><script>var a = "1 &amp; 2";</script>

@@ -18,7 +18,9 @@ import pytest
 from conftest import ROOT
 from dlcourse import jupyter
 from dlcourse.datasets import files
-from dlcourse.host import backends, edition, recorded
+from dlcourse.host import backends
+from dlcourse.host.lectures import recorded
+from dlcourse.host.term import edition
 from dlcourse.host.course import Course
 from dlcourse.host.nbgrader_process import nbgrader_environment
 

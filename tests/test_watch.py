@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from dlcourse.host import submission, watch
+from dlcourse.host.grading import submission, watch
 
 
 @pytest.fixture

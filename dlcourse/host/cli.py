@@ -18,7 +18,11 @@ import os
 import sys
 from pathlib import Path
 
-from . import backends, edition, grader, grades, hub, instructor, merge, metadata, receipts, runner, submission
+from . import backends
+from .extensions import receipts
+from .grading import merge, submission, whole_class
+from .lectures import metadata, runner
+from .term import edition, hub, instructor, lms
 from .course import CONFIG_FILE, Course, CourseError
 from .errors import UserError
 
@@ -145,11 +149,11 @@ def autograde_command(args):
     if args.unsafe_no_sandbox:
         print("warning: grading WITHOUT a sandbox: student code can read and change everything you can.",
               file=sys.stderr)
-    outcomes = grader.autograde_class(course, args.assignment, args.student, args.workers, args.scheduler,
+    outcomes = whole_class.autograde_class(course, args.assignment, args.student, args.workers, args.scheduler,
                                       args.force, limits, backend=args.backend)
-    print(grader.format_table(args.assignment, outcomes))
-    grader.save_outcomes(args.summary, args.assignment, outcomes)
-    return 0 if all(o.status in ("graded", "skipped") for o in outcomes) else 1
+    print(whole_class.format_table(args.assignment, outcomes))
+    whole_class.save_outcomes(args.summary, args.assignment, outcomes)
+    return 0 if all(o.status.settled for o in outcomes) else 1
 
 
 def clear_command(args):
@@ -172,14 +176,14 @@ def feedback_command(args):
 def export_command(args):
     course = Course.at(args.course).root
     print("Wrote", instructor.export_csv(course, args.to), "(readable by you and the course's group only)")
-    pending = grades.pending_manual_grading(course)
+    pending = lms.pending_manual_grading(course)
     if args.roster:
-        paths, problems = grades.export(course, hub.read_roster(args.roster), Path(args.to).resolve().parent)
+        paths, problems = lms.export(course, hub.read_roster(args.roster), Path(args.to).resolve().parent)
         print("Wrote", ", ".join(map(str, paths)))
         for problem in problems:
             print("note:", problem)
     if pending:
-        print(f"{len(pending)} submission(s) still have answers {grades.PENDING}, exported as empty cells, "
+        print(f"{len(pending)} submission(s) still have answers {lms.PENDING}, exported as empty cells, "
               f"not as 0: {', '.join(f'{s} ({a})' for a, s in pending)}. Fix: grade them in the formgrader, "
               "then make grades again.")
     return 0

@@ -8,6 +8,7 @@ command and test. The grading limits of one submission are read from the same
 file.
 """
 
+import json
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
@@ -97,6 +98,32 @@ class Course:
     def assignments(self):
         """Return the assignment names: the folders of the source folder."""
         return sorted(p.name for p in self.source().iterdir() if p.is_dir() and not p.name.startswith("."))
+
+    def students_who_submitted(self, assignment):
+        """Return the ids of the students with a submission of ``assignment``, sorted."""
+        folder = self.submitted()
+        if not folder.is_dir():
+            return []
+        return sorted(p.parent.name for p in folder.glob(f"*/{assignment}") if p.is_dir())
+
+    def unreadable_notebooks(self, assignment, student):
+        """Return a message for each of the assignment's notebooks that
+        ``student`` submitted and that is not valid JSON. Other notebooks
+        beside them (a student's scratch copy) are not graded (nbgrader skips
+        a notebook its gradebook does not know), so a broken one never stops
+        the grading."""
+        graded = {path.name for path in self.release(assignment).glob("*.ipynb")}
+        problems = []
+        for path in sorted(self.submitted(student, assignment).glob("*.ipynb")):
+            if path.name not in graded:
+                continue
+            try:
+                json.loads(path.read_text(encoding="utf-8"))
+            except (ValueError, UnicodeDecodeError) as exc:
+                problems.append(f"{path.relative_to(self.root)} is not a valid notebook (invalid JSON: {exc}). "
+                                "It was not graded; the file is kept as submitted. Fix: ask the student to "
+                                "re-save it from JupyterLab and submit again.")
+        return problems
 
     def check_assignment(self, assignment):
         """Raise CourseError unless ``assignment`` is one of the course's."""

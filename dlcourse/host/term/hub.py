@@ -14,8 +14,8 @@ groups, read at each log-in, so the newcomers can log in at once.
 The hub folder (``--hub-dir``):
 
     state/        root only: the hub's database and cookie secret, new-accounts.csv
-    exchange/     nbgrader's exchange (see dlcourse.host.exchange), and its
-                  receipts (dlcourse.host.receipts), written by their own account
+    exchange/     nbgrader's exchange (see dlcourse.host.extensions.exchange), and its
+                  receipts (dlcourse.host.extensions.receipts), written by their own account
     edition/      the student edition, copied into each new student's home
     jupyter/student, jupyter/staff    each role's Jupyter configuration
     jupyter/data  the hub's kernelspec (on every server's JUPYTER_PATH)
@@ -45,12 +45,13 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
-from ..datasets import files
-from ..jupyter import (INSTRUCTOR_LAB_EXTENSIONS, INSTRUCTOR_SERVER_EXTENSIONS, KERNEL_NAME, SANDBOXED_AUTOGRADE,
-                       hub_kernelspec)
-from . import edition, exchange, limits, receipts
-from .course import Course
-from .errors import UserError
+from ...datasets import files
+from ...jupyter import (INSTRUCTOR_LAB_EXTENSIONS, INSTRUCTOR_SERVER_EXTENSIONS, KERNEL_NAME,
+                       COURSE_SERVER_EXTENSIONS, hub_kernelspec)
+from . import edition, limits
+from ..extensions import exchange, receipts
+from ..course import Course
+from ..errors import UserError
 
 ROSTER_COLUMNS = ("username", "full_name", "student_id", "role")
 STAFF_ROLES = ("instructor", "ta")
@@ -84,7 +85,7 @@ NEW_ACCOUNTS = "new-accounts.csv"
 STUDENT_FOLDER = "~/course"
 HOME_MODE = 0o700   # everyone's home, staff's included
 # Off on students' servers, on on the staff's.
-SERVER_EXTENSIONS = (*INSTRUCTOR_SERVER_EXTENSIONS, SANDBOXED_AUTOGRADE)
+SERVER_EXTENSIONS = (*INSTRUCTOR_SERVER_EXTENSIONS, *COURSE_SERVER_EXTENSIONS)
 
 
 class HubError(UserError):
@@ -419,7 +420,7 @@ def make_folder(path, mode, gid=0, uid=0):
 
 
 def make_folders(hub, staff_gid):
-    """Lay out the hub folder with the modes of dlcourse.host.exchange."""
+    """Lay out the hub folder with the modes of dlcourse.host.extensions.exchange."""
     make_folder(hub.root, 0o755)
     make_folder(hub.state, 0o700)
     make_folder(hub.exchange, 0o755)

@@ -14,7 +14,7 @@ from jupyter_client.manager import start_new_kernel
 
 from dlcourse import jupyter
 
-from .course import Course
+from ..course import Course
 
 
 def course_notebooks(course):

@@ -31,7 +31,7 @@ import json
 import re
 
 import nh3
-from nbconvert.filters.markdown_mistune import InvalidNotebook, IPythonRenderer, MarkdownWithMath
+from nbconvert.filters.markdown_mistune import IPythonRenderer, InvalidNotebook, MarkdownWithMath
 
 # What staff and students may see of a student's HTML: formatted text, lists,
 # tables, code, links and images.
@@ -42,7 +42,7 @@ ATTRIBUTES = {"*": {"class", "title", "lang", "dir"}, "a": {"href"}, "img": {"sr
               "td": {"colspan", "rowspan", "align"}, "th": {"colspan", "rowspan", "align", "scope"},
               "ol": {"start", "type"}}
 # Relative links stay (they open the submission's own files, which the
-# formgrader serves inert: dlcourse.host.formgrader). A data: URL is kept
+# formgrader serves inert: dlcourse.host.extensions.formgrader). A data: URL is kept
 # only as an image's source, and only for IMAGE_DATA (a cell's attachments
 # are rendered as such).
 URL_SCHEMES = {"http", "https", "mailto", "data"}

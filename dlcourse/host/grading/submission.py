@@ -6,9 +6,9 @@ everything it produces leaves in a :class:`SubmissionResult`; no shared file sys
 assumed. The throwaway course holds the course's nbgrader configuration, the
 release version of the assignment, a gradebook that knows only this
 assignment, and the student's files. nbgrader runs there as the grader; the
-student's kernel runs in the sandbox (:mod:`dlcourse.host.sandbox`) and can write
+student's kernel runs in the sandbox (:mod:`dlcourse.host.grading.sandbox`) and can write
 only the copy of its own files, and its test cells only gather the student's
-answers as data; the worker's judge (:mod:`dlcourse.host.judge`), which never
+answers as data; the worker's judge (:mod:`dlcourse.host.grading.judge`), which never
 runs student code, decides every test cell. A wall-time and a memory limit on
 the whole grading stop a hang or a memory bomb; the worker then kills every
 process the grading started.
@@ -27,11 +27,12 @@ from pathlib import Path
 
 import nbformat
 
-from . import capped, decoys, judge, processes, prelaunch, sandbox, watch
-from .course import Course, CourseError
+from . import capped, decoys, judge, prelaunch, sandbox, watch
+from .. import processes
+from ..course import Course, CourseError
 from .decoys import Decoys
-from .errors import printable
-from .nbgrader_process import GRADER_CONFIG, explain_failure, nbgrader_environment
+from ..errors import printable
+from ..nbgrader_process import GRADER_CONFIG, explain_failure, nbgrader_environment
 from .launcher import Launched, Launcher
 
 # In the throwaway course: the folder of the student version (nbgrader's source
@@ -188,7 +189,7 @@ def nbgrader_arguments(job, slot):
             # The student version stands in for the sources, and the gradebook is the throwaway's own.
             f"--CourseDirectory.source_directory={THROWAWAY_SOURCE}",
             f"--CourseDirectory.db_url=sqlite:///{slot.course / THROWAWAY_GRADEBOOK}",
-            f"--Execute.kernel_name={sandbox.KERNEL_NAME}",
+            f"--Execute.kernel_name={prelaunch.SANDBOXED_KERNEL_NAME}",
             # The kernel has no network: the grader reaches it through Unix sockets in `runtime`.
             "--KernelManager.transport=ipc", f"--KernelManager.ip={slot.socket}",
             f"--Execute.timeout={job.limits.cell_seconds}",
@@ -200,7 +201,7 @@ def nbgrader_arguments(job, slot):
 @dataclass
 class Slot:
     """A private folder, a sandboxed kernel started in it and an nbgrader
-    process waiting for its arguments (:mod:`dlcourse.host.prelaunch`): what
+    process waiting for its arguments (:mod:`dlcourse.host.grading.prelaunch`): what
     grades one submission, started before it arrives."""
     work: Path
     assignment: str
@@ -242,7 +243,7 @@ class Slot:
 
     @property
     def space(self):
-        """Where the capped space every folder the kernel may write shares is mounted (:mod:`dlcourse.host.capped`)."""
+        """Where the capped space every folder the kernel may write shares is mounted (:mod:`dlcourse.host.grading.capped`)."""
         return self.work / "capped"
 
     def writable(self):
@@ -286,7 +287,7 @@ def open_slot(job):
 def _start(slot):
     """Make the slot's folders, decoys and watch socket, and start its
     nbgrader process and kernel (sandboxed: with every folder the kernel may
-    write capped, :mod:`dlcourse.host.capped`)."""
+    write capped, :mod:`dlcourse.host.grading.capped`)."""
     limits = slot.limits
     runtime, home, jupyter = slot.runtime, slot.home, slot.work / "jupyter"
     scratch = slot.scratch if limits.sandboxed else {}

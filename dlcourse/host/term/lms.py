@@ -23,6 +23,11 @@ plugin ``nbgrader_config.py`` names.
 Every file written here holds names, ids and scores: it is made readable by
 its owner and group only (:data:`GRADES_FILE_MODE`), whatever the umask.
 
+On a staff server, the same two files are downloads
+(``/formgrader/export/<canvas|moodle>.csv``, :class:`GradesDownloadHandler`):
+this module is a Jupyter server extension of its own, enabled beside the
+formgrader's.
+
 The late rule lives in nbgrader_config.py: ``c.Course.late_penalty_per_day``
 is the fraction of the assignment's points taken off per started day late
 (0 turns it off), never below zero points.
@@ -31,14 +36,18 @@ is the fraction of the assignment's points taken off per started day late
 import csv
 import math
 import os
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from jupyter_server.utils import url_path_join
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.plugins import CsvExportPlugin
+from nbgrader.server_extensions.formgrader.base import BaseApiHandler, check_notebook_dir
+from tornado import web
 
-from . import instructor
-from .course import Course
+from . import hub, instructor
+from ..course import Course
 
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
 MOODLE_COLUMNS = ("ID number", "Username", "Full name")
@@ -213,3 +222,36 @@ class CsvExport(CsvExportPlugin):
                 if waiting:
                     row.update(raw_score="", late_submission_penalty="", score="")
                 out.writerow({**row, "needs_manual_grade": str(waiting)})
+
+
+# --- the files as downloads on a staff server ------------------------------------------------------------------------
+
+EXPORT_URL = r"/formgrader/export/(canvas|moodle)\.csv"
+
+
+class GradesDownloadHandler(BaseApiHandler):
+    """``GET /formgrader/export/<canvas|moodle>.csv``: the file ``make grades``
+    writes for that LMS, for the roster named by DLCOURSE_ROSTER (the hub sets
+    it on staff servers)."""
+
+    @web.authenticated
+    @check_notebook_dir
+    def get(self, system):
+        roster = os.environ.get(hub.ROSTER_VARIABLE)
+        if not roster:
+            raise web.HTTPError(404, f"No roster: set {hub.ROSTER_VARIABLE} (the hub does) to export for an LMS.")
+        with tempfile.TemporaryDirectory() as folder:
+            paths, _ = export(Path(self.coursedir.root), hub.read_roster(roster), folder)
+            text = next(p for p in paths if p.name == f"grades-{system}.csv").read_text()
+        self.set_header("Content-Type", "text/csv; charset=utf-8")
+        self.set_header("Content-Disposition", f'attachment; filename="grades-{system}.csv"')
+        self.finish(text)
+
+
+def _jupyter_server_extension_points():
+    return [{"module": __name__}]
+
+
+def _load_jupyter_server_extension(server_app):
+    web_app = server_app.web_app
+    web_app.add_handlers(".*$", [(url_path_join(web_app.settings["base_url"], EXPORT_URL), GradesDownloadHandler)])

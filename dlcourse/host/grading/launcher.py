@@ -6,13 +6,13 @@ submission. A grading process therefore keeps one launcher:
 
     python -c LAUNCHER_MAIN FD
 
-imports nbgrader and :mod:`dlcourse.host.prelaunch`, then waits on the Unix
+imports nbgrader and :mod:`dlcourse.host.grading.prelaunch`, then waits on the Unix
 socket FD (its end of a socket pair with the grading process). Each request
 holds the new process's arguments, folder and environment, with three open
 files: its standard input (a pipe the grading process writes to), the log it
 writes standard output and error to, and a status pipe. The launcher forks;
 the new process starts a session of its own and runs
-:func:`dlcourse.host.prelaunch.main` with those arguments, as
+:func:`dlcourse.host.grading.prelaunch.main` with those arguments, as
 ``python -c PRELAUNCH_MAIN ...`` would, and the launcher answers with its
 PID. When the process ends, the launcher writes its exit code to the status
 pipe and closes it. At end of input (the grading process has ended) the
@@ -39,7 +39,7 @@ import psutil
 # nbgrader spends 2.7 s of its 5 s start importing rfc3987_syntax, which jsonschema
 # loads only to check "iri" formats that notebooks never use; the grader skips it.
 LAUNCHER_MAIN = ("import sys; sys.modules['rfc3987_syntax'] = None; "
-                 "from dlcourse.host.launcher import serve; serve(int(sys.argv[1]))")
+                 "from dlcourse.host.grading.launcher import serve; serve(int(sys.argv[1]))")
 KILLED = -9   # the exit code reported when the launcher died before the process ended
 
 

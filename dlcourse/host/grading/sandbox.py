@@ -31,11 +31,11 @@ import dlcourse
 from dlcourse import jupyter
 from dlcourse.datasets import files
 
-from . import backends, capped
-from .errors import UserError
-from .prelaunch import PROVISIONER
+from . import capped
+from .. import backends
+from ..errors import UserError
+from .prelaunch import PROVISIONER, SANDBOXED_KERNEL_NAME
 
-KERNEL_NAME = "dlcourse-sandbox"
 INSTALL_HINT = ("Install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; "
                 "`make sandbox-tools` does it when run as root)")
 
@@ -122,7 +122,7 @@ def bwrap_argv(writable, env, bwrap="bwrap", decoys=(), read_only=(), scratch=No
     """Return the ``bwrap`` command line (before the kernel command) that
     gives the kernel read-only system folders and the ``read_only`` ones,
     the ``writable`` folders (pairs of a folder on the host and where the
-    kernel sees it), the ``decoys`` (pairs too, :mod:`dlcourse.host.decoys`;
+    kernel sees it), the ``decoys`` (pairs too, :mod:`dlcourse.host.grading.decoys`;
     one that would lie in a read-only folder is left out), and only the
     environment variables ``env``. Its ``/tmp`` and ``/dev/shm`` are the
     folders ``scratch`` names ({"/tmp": folder, "/dev/shm": folder}, capped
@@ -187,14 +187,14 @@ SYSTEM_WRITABLE = ["/dev"]
 
 def kernel_command(writable, warm=False, report=None):
     """Return the command that starts an ipykernel of this Python, as this
-    process names it, watched (:mod:`dlcourse.host.watch`): attempts outside
+    process names it, watched (:mod:`dlcourse.host.grading.watch`): attempts outside
     the read-only roots and the ``writable`` folders (as the kernel sees
     them) are reported to the socket ``report`` (None: to no one); with
     ``warm``, Keras and its backend are started first. ``-P``: the notebook's folder is not searched for the launcher (a
     submitted file of that name would otherwise replace it)."""
     readable = os.pathsep.join(_read_only_roots() + SYSTEM_READABLE)
     changeable = os.pathsep.join([str(target) for _, target in writable] + SYSTEM_WRITABLE)
-    return [sys.executable, "-P", "-m", "dlcourse.host.watch", "--read", readable, "--write", changeable,
+    return [sys.executable, "-P", "-m", "dlcourse.host.grading.watch", "--read", readable, "--write", changeable,
             *(["--report", str(report)] if report else []), *(["--warm", "keras"] if warm else []),
             "--", "-f", "{connection_file}"]
 
@@ -208,7 +208,7 @@ def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backen
     the kernel runs on the Keras ``backend``
     with ``threads`` threads (:func:`kernel_environment`) and, with ``warm``,
     starts Keras before it answers. Its provisioner takes a kernel started
-    ahead where there is one (:mod:`dlcourse.host.prelaunch`).
+    ahead where there is one (:mod:`dlcourse.host.grading.prelaunch`).
 
     With ``sandboxed=False`` the kernel is this environment's plain ipykernel
     (the instructor's explicit unsafe choice).
@@ -225,7 +225,7 @@ def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backen
         argv = bwrap_argv(writable, env, require_bwrap(), decoys, read_only, scratch) + ["--", *kernel]
     else:
         argv = kernel
-    folder = Path(jupyter_dir) / "kernels" / KERNEL_NAME
+    folder = Path(jupyter_dir) / "kernels" / SANDBOXED_KERNEL_NAME
     folder.mkdir(parents=True, exist_ok=True)
     # The kernel runs in its own session and PID namespace, where the grader's
     # SIGINT cannot reach it: on a cell timeout, ask it to interrupt itself.
@@ -239,7 +239,7 @@ def write_kernelspec(jupyter_dir, writable, home, sandboxed=True, backend=backen
 @functools.cache  # once per process: every submission's kernelspec asks, and a lookup reads every package's metadata
 def require_provisioner(name=PROVISIONER):
     """Return None if this Python has the graded kernel's provisioner (an
-    entry point of the course package, :mod:`dlcourse.host.prelaunch`).
+    entry point of the course package, :mod:`dlcourse.host.grading.prelaunch`).
 
     Raises:
         SandboxUnavailable: it does not; jupyter_client would otherwise say only
@@ -292,7 +292,7 @@ def check_kernel_starts(timeout=60):
             folder.mkdir(parents=True)
         write_kernelspec(jupyter_dir, [(work, work), (runtime, runtime), (home, home)], home)
         specs = KernelSpecManager(kernel_dirs=[str(jupyter_dir / "kernels")])
-        manager = KernelManager(kernel_name=KERNEL_NAME, kernel_spec_manager=specs, transport="ipc",
+        manager = KernelManager(kernel_name=SANDBOXED_KERNEL_NAME, kernel_spec_manager=specs, transport="ipc",
                                 ip=str(runtime / SOCKET), connection_file=str(runtime / "kernel.json"))
         with open(tmp / "kernel.log", "w+") as log:
             problem = _run_preflight_cell(manager, work, log, timeout)

@@ -4,7 +4,7 @@ The edition is a complete course for students, in a folder of its own that
 can be pushed as a git repository, opened on a JupyterHub or zipped: the
 lectures, the student versions of the assignments, the kernel side of
 ``dlcourse``, the pinned environment, and a README, Makefile and
-``pyproject.toml`` written for students (``dlcourse/host/student/``). It
+``pyproject.toml`` written for students (``dlcourse/host/term/student/``). It
 holds nothing of ``solutions/``, the gradebook, the instructor's tools
 (``dlcourse/host``) or any executed output.
 """
@@ -15,9 +15,9 @@ from pathlib import Path
 
 import nbformat
 
-from . import HOST_ONLY, backends
-from .course import Course
-from .errors import UserError
+from .. import HOST_ONLY, backends
+from ..course import Course
+from ..errors import UserError
 
 # Copied from the course as they are, besides the lectures, the student
 # versions and the kernel side of dlcourse/ (see publish).

@@ -1,7 +1,7 @@
 """Host side, run inside the sandbox: a graded kernel that reports what it
 tries on files.
 
-``python -P -m dlcourse.host.watch --read DIRS --write DIRS --report SOCKET [--warm keras] -- KERNEL_ARGS``
+``python -P -m dlcourse.host.grading.watch --read DIRS --write DIRS --report SOCKET [--warm keras] -- KERNEL_ARGS``
 installs a Python audit hook, then starts ``ipykernel_launcher KERNEL_ARGS``
 (with ``--warm keras``, it first imports Keras and starts its backend, the
 start-up every graded notebook has, so that a kernel started ahead of its

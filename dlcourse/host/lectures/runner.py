@@ -9,7 +9,7 @@ whether the value is inside it. The summary is also written to
 Two limits: ``timeout`` for a whole notebook (the runner stops the kernel),
 and ``cell_timeout`` for one cell (papermill stops the cell). With
 ``cache_dir``, a notebook whose inputs did not change since its last good run
-is taken from the cache (:mod:`dlcourse.host.cache`) instead of executed.
+is taken from the cache (:mod:`dlcourse.host.lectures.cache`) instead of executed.
 With ``jobs`` > 1, that many notebooks run at a time, each in a worker
 process of its own (``make course`` runs one per core). Every kernel runs on
 the Keras backend of the options (``KERAS_BACKEND``, else TensorFlow); a
@@ -33,9 +33,10 @@ from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
 from dlcourse import jupyter
 
-from . import backends, bands, cache, recorded
-from .errors import UserError
-from .processes import kill, process_tree, rss_bytes
+from . import bands, cache, recorded
+from .. import backends
+from ..errors import UserError
+from ..processes import kill, process_tree, rss_bytes
 
 LONG_CELL = 30  # seconds; a cell that runs longer should show the student that it is working
 KERNEL_NAME = jupyter.KERNEL_NAME
@@ -55,7 +56,7 @@ class RunOptions:
     # (in `make test` the grading tests share them); each executed notebook records its cells' times
     cell_timeout: int = 1500
     progress: bool = True       # papermill's progress bar
-    cache_dir: Path | None = None  # take unchanged notebooks from this cache (dlcourse.host.cache)
+    cache_dir: Path | None = None  # take unchanged notebooks from this cache (dlcourse.host.lectures.cache)
     backend: str = field(default_factory=backends.chosen)  # Keras's backend: KERAS_BACKEND, or tensorflow
     # each kernel's threads for its backend's arithmetic (backends.thread_variables), for kernels that share
     # the cores with other work; None: as many as the backend likes

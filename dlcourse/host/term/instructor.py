@@ -4,11 +4,10 @@
 Every command works on a course directory (the repository root, or a copy)
 holding ``nbgrader_config.py``. nbgrader is run as a subprocess of this
 Python, with this environment's ``bin/`` first on PATH (nbgrader needs its
-``alembic`` there). Autograding is :mod:`dlcourse.host.grader`.
+``alembic`` there). Autograding is :mod:`dlcourse.host.grading.whole_class`.
 """
 
 import glob
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -16,8 +15,8 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 
-from .course import Course, CourseError
-from .nbgrader_process import explain_failure, nbgrader_environment
+from ..course import Course, CourseError
+from ..nbgrader_process import explain_failure, nbgrader_environment
 
 
 def nbgrader(course, *args):
@@ -63,33 +62,6 @@ def release(course):
         for assignment, due in dates.items():
             gradebook.update_or_create_assignment(assignment, duedate=parse_utc(due))
     return Course.at(course).assignments()
-
-
-def submitted_students(course, assignment):
-    """Return the ids of the students with a submission of ``assignment``."""
-    folder = Course.at(course).submitted()
-    if not folder.is_dir():
-        return []
-    return sorted(p.parent.name for p in folder.glob(f"*/{assignment}") if p.is_dir())
-
-
-def unreadable_notebooks(course, assignment, student):
-    """Return a message for each of the assignment's submitted notebooks
-    that is not valid JSON. Other notebooks beside them (a student's
-    scratch copy) are not graded (nbgrader skips a notebook its gradebook
-    does not know), so a broken one never stops the grading."""
-    layout, problems = Course.at(course), []
-    graded = {path.name for path in layout.release(assignment).glob("*.ipynb")}
-    for path in sorted(layout.submitted(student, assignment).glob("*.ipynb")):
-        if path.name not in graded:
-            continue
-        try:
-            json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as exc:
-            problems.append(f"{path.relative_to(course)} is not a valid notebook (invalid JSON: {exc}). "
-                            "It was not graded; the file is kept as submitted. Fix: ask the student to "
-                            "re-save it from JupyterLab and submit again.")
-    return problems
 
 
 def feedback(course, assignment):

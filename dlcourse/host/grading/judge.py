@@ -9,13 +9,13 @@ student: it runs the assignment's locked cells as the instructor wrote them
 their source, hidden tests included), the setup cells once, and then, for
 each submission, every test cell with that cell's published answers. Its
 outputs replace the test cells' outputs in the graded notebook, and the
-merge scores them (:mod:`dlcourse.host.merge`).
+merge scores them (:mod:`dlcourse.host.grading.merge`).
 
 One judge serves every submission a grading thread grades (one start and one
 setup per class and thread), since it only ever reads data: JSON, arrays and
 Keras configs rebuilt with Keras's own classes.
 
-``python -P -m dlcourse.host.judge`` is the judge process itself; its
+``python -P -m dlcourse.host.grading.judge`` is the judge process itself; its
 protocol is one JSON object per line on stdin and stdout.
 """
 
@@ -38,8 +38,9 @@ import nbformat
 
 from dlcourse.evidence import MIME
 
-from . import processes, sandbox
-from .errors import UserError
+from . import sandbox
+from .. import processes
+from ..errors import UserError
 
 MAX_CELL_EVIDENCE = 16_000_000    # bytes of answers one test cell may publish
 SETUP_SECONDS = 600               # for the judge's start and its setup cells
@@ -226,7 +227,7 @@ class Judge:
         (home / "tmp").mkdir(parents=True)
         env = sandbox.kernel_environment(home, backend, threads)
         env.pop("NBGRADER_EXECUTION")
-        command = [sys.executable, "-P", "-m", "dlcourse.host.judge"]
+        command = [sys.executable, "-P", "-m", "dlcourse.host.grading.judge"]
         if sandboxed:
             command = sandbox.bwrap_argv([(home, home)], env, sandbox.require_bwrap()) + ["--", *command]
         self.log = self.work / "judge.log"

@@ -22,12 +22,13 @@ import shutil
 import sys
 from pathlib import Path
 
+import dlcourse
 from dlcourse import jupyter
 from dlcourse.datasets import files
 
-from . import HOST_ONLY, backends
+from .. import HOST_ONLY, backends
 
-PACKAGE = Path(__file__).resolve().parent.parent
+PACKAGE = Path(dlcourse.__file__).resolve().parent
 COURSE = PACKAGE.parent
 
 

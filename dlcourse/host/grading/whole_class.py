@@ -1,10 +1,10 @@
 """Host side: autograde a whole class on Dask, in parallel, with progress.
 
-The instructor's process builds one :class:`~dlcourse.host.submission.Job` per
+The instructor's process builds one :class:`~dlcourse.host.grading.submission.Job` per
 submission, sends the jobs to Dask workers (a local cluster of N worker
 processes by default, or an existing cluster through its scheduler's
 address), and merges each result into the course gradebook as it arrives
-(:mod:`dlcourse.host.merge`). Workers need only this Python environment; the
+(:mod:`dlcourse.host.grading.merge`). Workers need only this Python environment; the
 course files and the submissions travel with the jobs. When a worker dies
 mid-grade, Dask runs the job again elsewhere; a result is merged once.
 """
@@ -20,9 +20,11 @@ from pathlib import Path
 from nbgrader.api import Gradebook
 from nbgrader.utils import parse_utc
 
-from . import backends, merge, receipts, sandbox, submission
-from .course import Course, CourseError
-from .instructor import submitted_students, unreadable_notebooks
+from . import merge, sandbox, submission
+from .. import backends
+from ..extensions import receipts
+from ..course import Course, CourseError
+from ..status import Status
 
 
 def scoped_gradebook(course, assignment):
@@ -101,7 +103,7 @@ def _class_to_grade(course, assignment, students, limits):
     if not layout.gradebook_path.exists():
         raise CourseError(f"{course} has no gradebook ({layout.gradebook_path}). "
                           "Fix: run `make release` (nbgrader generate_assignment) first.")
-    everyone = students or submitted_students(course, assignment)
+    everyone = students or layout.students_who_submitted(assignment)
     if not everyone:
         raise CourseError(f"No submissions in {layout.submitted('*', assignment)}. "
                           "Fix: collect them first (nbgrader collect).")
@@ -117,7 +119,7 @@ def autograde_class(course, assignment, students=None, workers=None, scheduler=N
                     limits=submission.Limits(), progress=True, backend=None):
     """Autograde every submission of ``assignment`` (or only ``students``) on
     the Keras ``backend`` (default: :func:`backends.chosen`); return one
-    :class:`~dlcourse.host.merge.Merged` per student, in name order.
+    :class:`~dlcourse.host.grading.merge.Merged` per student, in name order.
 
     Raises:
         BackendError: the backend is not installed here.
@@ -127,15 +129,16 @@ def autograde_class(course, assignment, students=None, workers=None, scheduler=N
             class; a worker of a ``scheduler`` checks before its first
             submission, and results merged before that stay).
     """
-    limits = limits.for_course(Course.at(course))
+    layout = Course.at(course)
+    limits = limits.for_course(layout)
     backend = backends.require(backend or backends.chosen())
     everyone = _class_to_grade(course, assignment, students, limits)
-    outcomes = {s: merge.Merged(s, "skipped", reasons=["already graded (use --force to grade again)"])
+    outcomes = {s: merge.Merged(s, Status.SKIPPED, reasons=["already graded (use --force to grade again)"])
                 for s in everyone if not force and already_graded(course, assignment, s)}
     for student in everyone:
-        problems = unreadable_notebooks(course, assignment, student) if student not in outcomes else []
+        problems = layout.unreadable_notebooks(assignment, student) if student not in outcomes else []
         if problems:
-            outcomes[student] = merge.Merged(student, "not graded", reasons=problems)
+            outcomes[student] = merge.Merged(student, Status.NOT_GRADED, reasons=problems)
     todo = [s for s in everyone if s not in outcomes]
     cores = os.cpu_count() or 1
     workers = workers or cores
@@ -163,7 +166,7 @@ def _grade_on_dask(course, assignment, students, workers, scheduler, limits, pro
         if scheduler is None and limits.sandboxed:   # autograde_class checked this machine's sandbox
             jobs = [replace(job, sandbox_checked=True) for job in jobs]
         # With a core to spare, each worker starts the slot of its next submission while it grades one
-        # (dlcourse/host/prelaunch.py); without, that start-up only slows the grading beside it. The last
+        # (dlcourse/host/grading/prelaunch.py); without, that start-up only slows the grading beside it. The last
         # submissions, one per worker, have none after them.
         spare_core = scheduler is None and workers < (os.cpu_count() or 1)
         futures = {client.submit(submission.grade, job, ahead=spare_core and number < len(jobs) - workers,
@@ -180,7 +183,7 @@ def _grade_on_dask(course, assignment, students, workers, scheduler, limits, pro
             result.flags += receipts.held_reasons(Course.at(course).submitted(result.student, assignment))
             outcome = merge.merge(course, assignment, result, timestamp(course, assignment, result.student))
             outcomes[result.student] = outcome
-            failures += outcome.status != "graded"
+            failures += outcome.status != Status.GRADED
             if bar:
                 bar.set_postfix_str(f"{failures} not graded or for review")
                 bar.update(1)
@@ -202,17 +205,17 @@ def format_table(assignment, outcomes):
     lines = [f"Autograded {assignment}: {len(outcomes)} submission(s)", "",
              "| student | autograded points | time | peak memory | status |", "|---|---|---|---|---|"]
     for o in outcomes:
-        if o.status == "review":
+        if o.status == Status.REVIEW:
             score = f"0 / {o.max_score:g} (earned {o.earned:g}, not counted)"
         else:
             score = f"{o.score:g} / {o.max_score:g}" if o.score is not None else "-"
         memory = f"{o.peak_mb:.0f} MB" if o.peak_mb else "-"
         lines.append(f"| {o.student} | {score} | {o.seconds:.0f} s | {memory} | {o.status} |")
     for o in outcomes:
-        if o.reasons and o.status != "graded":
-            why = "; ".join(o.reasons) if o.status == "review" else "\n".join(o.reasons)
+        if o.reasons and o.status != Status.GRADED:
+            why = "; ".join(o.reasons) if o.status == Status.REVIEW else "\n".join(o.reasons)
             lines += ["", f"{o.student} ({o.status}): {why}"]
-    if any(o.status == "review" for o in outcomes):
+    if any(o.status == Status.REVIEW for o in outcomes):
         lines += ["", "A submission under review has its autograded points set to 0 until you clear it: "
                   f"`python -m dlcourse clear {assignment} STUDENT`."]
     return "\n".join(lines)

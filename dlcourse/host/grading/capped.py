@@ -1,6 +1,6 @@
 """Host side: every folder a graded kernel may write shares one tmpfs of a set size.
 
-A grading's nbgrader process (:mod:`dlcourse.host.prelaunch`) enters a mount
+A grading's nbgrader process (:mod:`dlcourse.host.grading.prelaunch`) enters a mount
 namespace of its own (with a user namespace of its own when it is not root)
 before it starts the sandboxed kernel. There it mounts one tmpfs of at most
 :data:`SCRATCH_MB` MB in :data:`MAX_FILES` files, and binds a part of it over
@@ -182,10 +182,10 @@ def watch_full(space, poll=0.25):
 
 # Run by check(): as a grading's nbgrader process does, cap a folder and run a sandboxed command in it.
 _CHECK = """import subprocess, sys
-from dlcourse.host import capped
+from dlcourse.host.grading import capped
 space, folder = sys.argv[1:]
 capped.enter(space, [folder])
-from dlcourse.host import sandbox
+from dlcourse.host.grading import sandbox
 argv = sandbox.bwrap_argv([(folder, folder)], {}, sandbox.require_bwrap(), scratch={"/tmp": folder, "/dev/shm": folder})
 done = subprocess.run([*argv, "--", "/bin/sh", "-c", "echo capped > " + folder + "/check"], capture_output=True,
                       text=True)

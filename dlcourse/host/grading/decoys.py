@@ -25,7 +25,7 @@ import secrets
 import struct
 from pathlib import Path
 
-from .errors import UserError
+from ..errors import UserError
 
 # What a decoy file says to whoever opens it.
 TEXT = "# Not part of any course: this file is a decoy, and opening it is reported to the instructor.\n"

@@ -1,12 +1,12 @@
 """Host side: the trusted merge of one graded submission into the course.
 
-Only the instructor's process runs this. From a worker's :class:`~dlcourse.host.submission.SubmissionResult` it
+Only the instructor's process runs this. From a worker's :class:`~dlcourse.host.grading.submission.SubmissionResult` it
 takes the autograded notebook (whose test cells hold the judge's outputs:
-:mod:`dlcourse.host.judge`), caps its outputs, scores each autograded test
+:mod:`dlcourse.host.grading.judge`), caps its outputs, scores each autograded test
 cell from those outputs (full points unless the cell raised an error;
 output on stderr, such as a progress bar or a warning, costs nothing), scans
 the student's cells for tampering, makes every student-made HTML inert
-(:mod:`dlcourse.host.inert`), and writes the course: the autograded
+(:mod:`dlcourse.host.grading.inert`), and writes the course: the autograded
 notebook, and in the gradebook the ``auto_score`` of this student's cells of
 this assignment. Manual scores, comments and other students' rows are never
 touched. A flagged submission is stored with 0 autograded points and needs
@@ -23,8 +23,9 @@ from nbgrader import utils as nbgrader_utils
 from nbgrader.api import Gradebook
 
 from . import cheats, inert
-from .course import Course
-from .errors import printable
+from ..course import Course
+from ..status import Status
+from ..errors import printable
 
 MAX_OUTPUT_LINES = 200
 MAX_OUTPUT_BYTES = 20_000
@@ -37,7 +38,7 @@ REVIEW_FILE = "review.json"
 class Merged:
     """One student's autograded outcome, as shown in the autograde table."""
     student: str
-    status: str                        # "graded", "review" or "not graded"
+    status: Status
     score: float | None = None         # autograded points counted in the gradebook
     max_score: float | None = None     # autograded points available
     earned: float | None = None        # autograded points earned, counted or not
@@ -190,7 +191,7 @@ def _write_files(folder, notebooks, reasons, earned):
 
 def merge(course, assignment, result, timestamp=None):
     """Merge a worker's SubmissionResult into the course; return a :class:`Merged`."""
-    outcome = Merged(result.student, "not graded", seconds=result.seconds, peak_mb=result.peak_mb,
+    outcome = Merged(result.student, Status.NOT_GRADED, seconds=result.seconds, peak_mb=result.peak_mb,
                      worker=result.worker)
     if result.error:
         outcome.reasons = [printable(reason) for reason in [result.error] + result.flags]
@@ -210,7 +211,7 @@ def merge(course, assignment, result, timestamp=None):
     _copy_submitted_files(layout.submitted(result.student, assignment), layout.autograded(result.student, assignment))
     _write_files(layout.autograded(result.student, assignment), notebooks, reasons, earned)
     total = sum(v for scores in earned.values() for v in scores.values() if v is not None)
-    outcome.status, outcome.score = ("review", 0.0) if reasons else ("graded", total)
+    outcome.status, outcome.score = (Status.REVIEW, 0.0) if reasons else (Status.GRADED, total)
     outcome.max_score, outcome.earned, outcome.reasons = test_points, total, reasons
     return outcome
 

@@ -4,13 +4,13 @@ Much of grading a small submission is start-up that is the same for every
 student: nbgrader's Python and imports, the sandbox and the kernel, and Keras
 with its backend in the kernel. A grading worker therefore starts the next
 submission's grading process while it grades the current one: a fresh process
-forked from one that imported nbgrader already (:mod:`dlcourse.host.launcher`)
+forked from one that imported nbgrader already (:mod:`dlcourse.host.grading.launcher`)
 runs :func:`main` with the arguments SUBMISSION_FOLDER SOCKET WORK_FOLDER
 INCOMING [SPACE CAPPED...]. In a mount namespace of its own, it mounts one
 tmpfs of a set size on SPACE and binds parts of it over the CAPPED folders
-(:mod:`dlcourse.host.capped`), then starts the sandboxed kernel (the kernelspec on
+(:mod:`dlcourse.host.grading.capped`), then starts the sandboxed kernel (the kernelspec on
 JUPYTER_PATH, whose launcher imports Keras before anything else runs, see
-:mod:`dlcourse.host.watch`) in SUBMISSION_FOLDER, talking through the Unix
+:mod:`dlcourse.host.grading.watch`) in SUBMISSION_FOLDER, talking through the Unix
 sockets SOCKET-<n>, and waits for one line on standard input: nbgrader's
 arguments, as a JSON list. It then copies the student's files from INCOMING
 into SUBMISSION_FOLDER, and runs nbgrader,
@@ -35,6 +35,8 @@ from pathlib import Path
 from jupyter_client.provisioning import LocalProvisioner
 
 PROVISIONER = "dlcourse-prelaunched"   # its entry point (pyproject.toml) and the kernelspec's metadata
+# The graded kernel's kernelspec (:func:`sandbox.write_kernelspec` writes it), not the course's own kernel.
+SANDBOXED_KERNEL_NAME = "dlcourse-sandbox"
 FILLED = "filled.json"   # in the slot's folder: whether the kernel filled its capped space
 
 # The kernel this process started ahead, until nbgrader's kernel manager takes it.
@@ -61,9 +63,8 @@ def start_kernel_ahead(folder, socket):
     sockets ``socket``-<n>; return its kernel manager."""
     from jupyter_client import KernelManager
 
-    from .sandbox import KERNEL_NAME
 
-    manager = KernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=socket)
+    manager = KernelManager(kernel_name=SANDBOXED_KERNEL_NAME, transport="ipc", ip=socket)
     manager.start_kernel(cwd=folder)
     _waiting.append(manager.provisioner)
     return manager

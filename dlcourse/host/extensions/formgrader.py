@@ -1,7 +1,7 @@
-"""The formgrader's Autograde button, graded the course's way, the grades
-for the LMS as downloads, and a submission's own files served inert (host
-side; a Jupyter server extension, enabled for instructors by ``make venv``
-and on the hub's staff servers).
+"""The formgrader's Autograde button, graded the course's way, and a
+submission's own files served inert (host side; a Jupyter server extension,
+enabled for instructors by ``make venv`` and on the hub's staff servers; the
+grades for the LMS as downloads are :mod:`dlcourse.host.term.lms`'s own).
 
 nbgrader's formgrader serves the files a student submitted beside the
 notebook (``/formgrader/submissions/<id>/<path>``) as they are, so a
@@ -32,7 +32,6 @@ unescaped; ``?path=`` is refused (nbgrader would run that folder's
 import asyncio
 import html
 import json
-import os
 import re
 import sys
 import tempfile
@@ -48,17 +47,15 @@ from nbgrader.server_extensions.formgrader.base import BaseApiHandler, check_not
 from nbgrader.server_extensions.formgrader.handlers import SubmissionFilesHandler
 from tornado import web
 
-from . import grades, hub, script_policy
+from . import script_policy
+from ..status import Status
 
 AUTOGRADE_URL = r"/formgrader/api/submission/([^/]+)/([^/]+)/autograde"
-EXPORT_URL = r"/formgrader/export/(canvas|moodle)\.csv"
 # A submission's own file: not nbgrader's pages that share the prefix (the
 # submission itself, its navigation, the formgrader's components).
 FILES_URL = r"/formgrader/submissions/((?!components/)[^/]+/(?!(?:next_incorrect|prev_incorrect|next|prev)/?$).+)"
 SHOWN_INLINE = {"image/png", "image/jpeg", "image/gif"}
 FILES_POLICY = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
-# A graded submission, and one held for review, are a success for the button; the log says which.
-DONE = ("graded", "review", "skipped")
 # What a formgrader page's address may name: an assignment, notebook, student or submission.
 PLAIN_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.@+-]*")
 # Where the formgrader's pages load scripts, styles, fonts and images from (nbgrader's own
@@ -108,7 +105,8 @@ async def autograde(course, assignment, student):
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
         output = (await process.communicate())[0].decode(errors="replace")
         outcomes = json.loads(summary.read_text())["outcomes"] if summary.exists() else []
-    success = bool(outcomes) and all(o["status"] in DONE for o in outcomes)
+    # A graded submission, and one held for review, are a success for the button; the log says which.
+    success = bool(outcomes) and all(Status(o["status"]).finished for o in outcomes)
     return {"success": success, "log": output, "error": "" if success else output}
 
 
@@ -201,32 +199,13 @@ def policed_pages():
     return routes
 
 
-class GradesDownloadHandler(BaseApiHandler):
-    """``GET /formgrader/export/<canvas|moodle>.csv``: the file ``make grades``
-    writes for that LMS, for the roster named by DLCOURSE_ROSTER (the hub sets
-    it on staff servers)."""
-
-    @web.authenticated
-    @check_notebook_dir
-    def get(self, lms):
-        roster = os.environ.get(hub.ROSTER_VARIABLE)
-        if not roster:
-            raise web.HTTPError(404, f"No roster: set {hub.ROSTER_VARIABLE} (the hub does) to export for an LMS.")
-        with tempfile.TemporaryDirectory() as folder:
-            paths, _ = grades.export(Path(self.coursedir.root), hub.read_roster(roster), folder)
-            text = next(p for p in paths if p.name == f"grades-{lms}.csv").read_text()
-        self.set_header("Content-Type", "text/csv; charset=utf-8")
-        self.set_header("Content-Disposition", f'attachment; filename="grades-{lms}.csv"')
-        self.finish(text)
-
-
 def _jupyter_server_extension_points():
-    return [{"module": "dlcourse.host.formgrader"}]
+    return [{"module": "dlcourse.host.extensions.formgrader"}]
 
 
 def _load_jupyter_server_extension(server_app):
     web_app = server_app.web_app
-    ours = [(AUTOGRADE_URL, SandboxedAutogradeHandler), (EXPORT_URL, GradesDownloadHandler),
-            (FILES_URL, InertSubmissionFilesHandler), *policed_pages(), *json_apis()]
+    ours = [(AUTOGRADE_URL, SandboxedAutogradeHandler), (FILES_URL, InertSubmissionFilesHandler),
+            *policed_pages(), *json_apis()]
     web_app.add_handlers(".*$", [(url_path_join(web_app.settings["base_url"], route), handler)
                                  for route, handler in ours])

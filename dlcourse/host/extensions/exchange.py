@@ -5,7 +5,7 @@ nbgrader's default exchange leaves every submission readable by every user
 wants the exchange's root writable by every student, and releases feedback
 readable by everyone who guesses its name (nbgrader #978, #1225). These
 subclasses change only permissions; the files nbgrader writes are the same.
-``dlcourse.host.hub`` lays out the folders they expect:
+``dlcourse.host.term.hub`` lays out the folders they expect:
 
     exchange/                      root:root        0755  students only pass through
     exchange/<course>/             root:staff  2775
@@ -14,7 +14,7 @@ subclasses change only permissions; the files nbgrader writes are the same.
                                    (default ACL group:staff:r-x, and the receipt
                                    service's account: user:dlcourse-exchange:r-x)
       receipts/                    dlcourse-exchange:staff 2750  the receipts of inbound's
-                                   submissions (dlcourse.host.receipts); staff read
+                                   submissions (dlcourse.host.extensions.receipts); staff read
       feedback/                    root:staff  2771  students may open their own file, never list
 
 - :class:`Submit`: the submission's folder and files are the student's and
@@ -27,7 +27,7 @@ subclasses change only permissions; the files nbgrader writes are the same.
   group and, through an access-control entry, by its student alone.
 - :class:`Collect`: whose a submission is and when it came are the
   exchange's word, not the student's (its owner and its receipt, see
-  dlcourse.host.receipts). A submission the staff cannot read (its student
+  dlcourse.host.extensions.receipts). A submission the staff cannot read (its student
   made it 0700, or it is not a folder nbgrader can copy), or made by
   another user than the student it names, is skipped with its reason,
   written beside the collected ones as
@@ -58,12 +58,12 @@ FEEDBACK_FILE_MODE = 0o640
 NOT_COLLECTED = "{assignment}.not-collected.txt"   # beside submitted/<student>/<assignment>
 
 # What ``c.ExchangeFactory`` is set to on the hub: nbgrader's name -> class.
-FACTORY = {"submit": "dlcourse.host.exchange.Submit",
-           "collect": "dlcourse.host.exchange.Collect",
-           "fetch_assignment": "dlcourse.host.exchange.FetchAssignment",
-           "fetch_feedback": "dlcourse.host.exchange.FetchFeedback",
-           "list": "dlcourse.host.exchange.List",
-           "release_feedback": "dlcourse.host.exchange.ReleaseFeedback"}
+FACTORY = {"submit": "dlcourse.host.extensions.exchange.Submit",
+           "collect": "dlcourse.host.extensions.exchange.Collect",
+           "fetch_assignment": "dlcourse.host.extensions.exchange.FetchAssignment",
+           "fetch_feedback": "dlcourse.host.extensions.exchange.FetchFeedback",
+           "list": "dlcourse.host.extensions.exchange.List",
+           "release_feedback": "dlcourse.host.extensions.exchange.ReleaseFeedback"}
 
 
 class EnterOnlyRoot:
@@ -94,7 +94,7 @@ class List(EnterOnlyRoot, ExchangeList):
 
 class Collect(ExchangeCollect):
     """nbgrader's collect, with who and when from the exchange's trusted side
-    (:func:`dlcourse.host.receipts.verdict`), one submission at a time.
+    (:func:`dlcourse.host.extensions.receipts.verdict`), one submission at a time.
 
     - A submission's time is its receipt's, never the folder's name or its
       ``timestamp.txt`` (the collected ``timestamp.txt`` is rewritten with it).
@@ -109,7 +109,7 @@ class Collect(ExchangeCollect):
 
     def _path_to_record(self, path):
         """Return nbgrader's record of a submission folder, with its time and
-        :class:`~dlcourse.host.receipts.Verdict` from the receipts (the time
+        :class:`~dlcourse.host.extensions.receipts.Verdict` from the receipts (the time
         in its name, which the student wrote, is never read)."""
         filename = os.path.basename(path)
         record = {"username": filename.rsplit("+", 3)[0], "filename": filename}
