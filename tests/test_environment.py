@@ -95,6 +95,8 @@ def test_committed_notebooks_carry_the_metadata_the_course_kernel_writes():
 
     info = notebook_metadata.kernel_language_info()
     paths = notebook_metadata.course_notebooks(ROOT)
-    assert len(paths) >= 11, f"found only {len(paths)} course notebooks"
+    committed = subprocess.run(["git", "ls-files", "*.ipynb"], cwd=ROOT, capture_output=True, text=True, check=True)
+    assert paths == sorted(ROOT / line for line in committed.stdout.splitlines()), \
+        "the metadata check does not look at exactly the committed notebooks"
     wrong = {str(p.relative_to(ROOT)): keys for p in paths if (keys := notebook_metadata.differences(p, info))}
     assert not wrong, f"notebook metadata differs from the course kernel's: {wrong}. Fix: python -m dlcourse metadata --fix"
