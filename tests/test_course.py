@@ -11,6 +11,7 @@ from traitlets.config.loader import PyFileConfigLoader
 from conftest import ROOT
 from dlcourse.host.grading import whole_class
 from dlcourse.host.term import edition, instructor
+from dlcourse.host.cli import main
 from dlcourse.host.course import Course, CourseError
 from dlcourse.host.grading.submission import Limits
 from submissions import cell_scores, expected_scores, fill, new_course, solution_code, submit
@@ -116,3 +117,31 @@ def test_a_fetched_assignment_stays_out_of_git(assignment):
     ignored = subprocess.run(["git", "check-ignore", "--no-index", "-q", fetched], cwd=ROOT)
     assert ignored.returncode == 0, (f"a fetched {assignment} would show up in git: name the assignment "
                                      "a<number>_<topic> (the pattern in .gitignore) or add it there")
+
+
+def test_every_course_setting_has_a_type_and_help_and_the_help_lists_it(capsys):
+    settings = Course.class_traits(config=True)
+    assert set(settings) >= {"submission_seconds", "submission_memory_mb", "due_dates", "late_penalty_per_day"}
+    for name, trait in settings.items():
+        assert type(trait).__name__ != "Any" and len(trait.help) > 40, f"c.Course.{name} has no type or help"
+    with pytest.raises(SystemExit):
+        main(["--help-all"])
+    shown = capsys.readouterr().out
+    assert all(f"c.Course.{name} (" in shown for name in settings)
+
+
+@pytest.mark.parametrize("line, named", [
+    ("c.Course.late_penalty_per_day = 'ten percent'", "c.Course.late_penalty_per_day wrongly"),
+    ("c.Course.late_penalty_per_day = 10", "c.Course.late_penalty_per_day wrongly"),
+    ("c.Course.submission_seconds = 0", "c.Course.submission_seconds wrongly"),
+    ("c.Course.due_dates = ['2027-01-11']", "c.Course.due_dates wrongly"),
+    ("c.Course.late_penalty_per_dya = 0.1", "c.Course.late_penalty_per_dya, which is no setting"),
+])
+@pytest.mark.parametrize("command", [["release"], ["autograde", "a1_layers_units"], ["feedback", "a1_layers_units"],
+                                     ["export"], ["clear", "a1_layers_units", "someone"]])
+def test_a_wrong_course_setting_stops_every_command_with_its_name(tmp_path, line, named, command):
+    config = (ROOT / "nbgrader_config.py").read_text() + "\n" + line + "\n"
+    (tmp_path / "nbgrader_config.py").write_text(config)
+    with pytest.raises(SystemExit) as stopped:
+        main([*command, "--course", str(tmp_path)])
+    assert named in str(stopped.value) and "Fix:" in str(stopped.value), stopped.value

@@ -2,9 +2,8 @@
 
 import pytest
 
-from conftest import ROOT
 from dlcourse.host.term import instructor, lms
-from dlcourse.host.course import Course
+from dlcourse.host.course import Course, CourseError
 
 DAY = 24 * 3600
 
@@ -26,14 +25,10 @@ def test_the_penalty_never_goes_below_zero_points():
     assert grade.score == 0 and grade.penalty == 3
 
 
-def test_the_course_sets_its_rule_in_nbgrader_config():
-    assert lms.late_penalty_per_day(ROOT) == Course.at(ROOT).config.Course.late_penalty_per_day
-
-
 def test_a_wrong_rule_is_refused_with_the_fix(tmp_path):
     (tmp_path / "nbgrader_config.py").write_text("c = get_config()\nc.Course.late_penalty_per_day = 10\n")
-    with pytest.raises(instructor.CourseError, match="from 0 to 1"):
-        lms.late_penalty_per_day(tmp_path)
+    with pytest.raises(CourseError, match="c.Course.late_penalty_per_day wrongly.*Fix: The fraction from 0 to 1"):
+        Course.at(tmp_path)
 
 
 def test_the_exports_follow_the_roster_and_report_who_is_missing(tmp_path, monkeypatch):

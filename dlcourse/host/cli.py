@@ -43,9 +43,21 @@ def add_backend(command):
                          help=f"the Keras backend every kernel runs on (default: $KERAS_BACKEND, else {backends.DEFAULT})")
 
 
+class HelpAll(argparse.Action):
+    """``--help-all``: the commands' help, then every ``c.Course`` setting of nbgrader_config.py."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        parser.print_help()
+        print("\nThe course's settings (c.Course.<name> = <value> in nbgrader_config.py):\n")
+        print(Course.settings_help())
+        parser.exit()
+
+
 def build_parser():
     parser = argparse.ArgumentParser(prog="python -m dlcourse", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--help-all", action=HelpAll, nargs=0,
+                        help="show this help and every c.Course setting of nbgrader_config.py, then exit")
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="execute notebooks with papermill and print a summary")
@@ -275,6 +287,8 @@ def main(argv=None):
     try:
         if args.command in hub.STAFF_COMMANDS:
             refuse_root(args)
+        if getattr(args, "course", None) is not None:
+            Course.at(args.course)   # a wrong c.Course setting stops every command, named
         return COMMANDS[args.command](args)
     except UserError as exc:
         sys.exit(f"error: {exc}")

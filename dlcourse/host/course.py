@@ -4,16 +4,22 @@ A :class:`Course` is built from a folder holding ``nbgrader_config.py``. Every
 folder (solutions, student versions, submissions, autograded copies,
 feedback) and the gradebook's URL come from nbgrader's ``CourseDirectory``
 configured by that file, so a folder renamed there is renamed for every
-command and test. The grading limits of one submission are read from the same
-file.
+command and test. The course's own settings (``c.Course.*``: the limits of
+one submission, the due dates, the late rule) are typed, documented traits of
+:class:`Course`, a traitlets ``Configurable`` as nbgrader's classes are:
+``python -m dlcourse --help-all`` lists them, and a wrong one stops every
+command with its name.
 """
 
 import json
-from dataclasses import dataclass
+import re
+import textwrap
 from functools import cached_property
 from pathlib import Path
 
 from nbgrader.coursedir import CourseDirectory
+from traitlets import Dict, Float, Integer, TraitError, Unicode
+from traitlets.config import Configurable
 from traitlets.config.loader import PyFileConfigLoader
 
 from .errors import UserError
@@ -26,28 +32,65 @@ class CourseError(UserError):
     """The course directory, its configuration or an assignment name is wrong."""
 
 
-@dataclass(frozen=True)
-class Course:
-    """A course directory; ``root`` is absolute."""
-    root: Path
+class Course(Configurable):
+    """A course directory (``root``, absolute) and its ``c.Course`` settings."""
+
+    submission_seconds = Integer(
+        None, allow_none=True, min=1,
+        help="The time limit of one submission's grading, the whole notebook from start to end, in seconds "
+             "(the command line's --wall-seconds overrides it).").tag(config=True)
+    submission_memory_mb = Integer(
+        None, allow_none=True, min=1,
+        help="The memory limit of one submission's grading, its kernel and nbgrader together, in MB "
+             "(the command line's --memory-mb overrides it).").tag(config=True)
+    due_dates = Dict(
+        key_trait=Unicode(), value_trait=Unicode(),
+        help="The due date of each assignment (its folder's name), as nbgrader reads dates: "
+             "'2027-01-11 23:59:00 UTC'. `make release` writes them into the gradebook.").tag(config=True)
+    late_penalty_per_day = Float(
+        0.0, min=0.0, max=1.0,
+        help="The fraction from 0 to 1 of an assignment's points taken off per started day late, never below "
+             "zero points, in every grade export (0: no penalty).").tag(config=True)
+
+    def __init__(self, root, **kwargs):
+        self.root = root
+        super().__init__(**kwargs)
 
     @classmethod
     def at(cls, path="."):
-        """Return the Course in ``path``.
+        """Return the Course in ``path``, its settings read from its nbgrader_config.py.
 
         Raises:
-            CourseError: there is no nbgrader_config.py in it.
+            CourseError: there is no nbgrader_config.py in it, or a ``c.Course``
+                setting there is unknown or of the wrong type or value.
         """
         root = Path(path).resolve()
         if not (root / CONFIG_FILE).is_file():
             raise CourseError(f"{root} is not a course directory: it has no {CONFIG_FILE}. "
                               "Fix: run from the repository root or pass --course DIR.")
-        return cls(root)
+        config = PyFileConfigLoader(CONFIG_FILE, path=str(root)).load_config()
+        known = cls.class_trait_names(config=True)
+        unknown = sorted(set(config.Course) - set(known))
+        if unknown:
+            raise CourseError(f"{root / CONFIG_FILE} sets c.Course.{unknown[0]}, which is no setting of the course. "
+                              f"Fix: use one of {', '.join(sorted(known))} (python -m dlcourse --help-all).")
+        try:
+            return cls(root, config=config)
+        except TraitError as error:
+            named = re.search(r"'(\w+)' trait", str(error))
+            name = named.group(1) if named else "?"
+            help_text = cls.class_traits()[name].help if name in known else ""
+            raise CourseError(f"{root / CONFIG_FILE} sets c.Course.{name} wrongly: {error} Fix: {help_text}") \
+                from error
 
-    @cached_property
-    def config(self):
-        """The course's nbgrader_config.py, loaded (a traitlets Config)."""
-        return PyFileConfigLoader(CONFIG_FILE, path=str(self.root)).load_config()
+    @classmethod
+    def settings_help(cls):
+        """Return the help of every ``c.Course`` setting: its name, type, default and help (text)."""
+        lines = []
+        for name, trait in sorted(cls.class_traits(config=True).items()):
+            lines += [f"c.Course.{name} ({type(trait).__name__}, default {trait.default_value!r})",
+                      textwrap.indent(textwrap.fill(trait.help, 76), "    ")]
+        return "\n".join(lines)
 
     @cached_property
     def directory(self):
@@ -129,7 +172,3 @@ class Course:
         """Raise CourseError unless ``assignment`` is one of the course's."""
         if assignment not in self.assignments():
             raise CourseError(f"No assignment {assignment!r}; the course has {', '.join(self.assignments())}.")
-
-    def setting(self, name, default=None):
-        """Return ``c.Course.<name>`` from nbgrader_config.py, or ``default``."""
-        return self.config.Course.get(name, default)

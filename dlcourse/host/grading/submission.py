@@ -58,8 +58,8 @@ class Limits:
         Raises:
             CourseError: nbgrader_config.py does not set a limit that is unset here.
         """
-        read = {"wall_seconds": course.setting("submission_seconds"),
-                "memory_mb": course.setting("submission_memory_mb"),
+        read = {"wall_seconds": course.submission_seconds,
+                "memory_mb": course.submission_memory_mb,
                 "cell_seconds": course.config.Execute.get("timeout")}
         unset = {name: value for name, value in read.items() if getattr(self, name) is None}
         missing = [name for name, value in unset.items() if not isinstance(value, int) or value <= 0]

@@ -36,8 +36,8 @@ def due_dates(course):
     Raises:
         CourseError: an assignment has no due date, or one names no assignment.
     """
-    dates = dict(Course.at(course).setting("due_dates", {}))
-    names = set(Course.at(course).assignments())
+    layout = Course.at(course)
+    dates, names = dict(layout.due_dates), set(layout.assignments())
     missing, unknown = names - set(dates), set(dates) - names
     if missing or unknown:
         raise CourseError(f"c.Course.due_dates in nbgrader_config.py lacks {sorted(missing)} and names unknown "

@@ -65,19 +65,6 @@ class Grade:
     pending: bool = False   # a written answer is still to be graded by hand: no grade yet
 
 
-def late_penalty_per_day(course):
-    """Return ``c.Course.late_penalty_per_day`` (a fraction, 0 if unset).
-
-    Raises:
-        instructor.CourseError: it is not a number from 0 to 1.
-    """
-    value = Course.at(course).setting("late_penalty_per_day", 0)
-    if not isinstance(value, (int, float)) or not 0 <= value <= 1:
-        raise instructor.CourseError(f"c.Course.late_penalty_per_day = {value!r} in nbgrader_config.py. "
-                                     "Fix: a fraction of the points per day late, from 0 to 1 (0.1 for 10%).")
-    return value
-
-
 def pending_manual_grading(course):
     """Return [(assignment, student)] of the submissions with an answer still
     to be graded by hand, in the gradebook's order."""
@@ -102,7 +89,7 @@ def collect(course, people):
     """Return ({username: {assignment: Grade or None}}, problems): None is
     no submission; problems name each missing submission and each graded
     student who is not on the roster."""
-    per_day = late_penalty_per_day(course)
+    per_day = Course.at(course).late_penalty_per_day
     students = [p for p in people if not p.staff]
     grades, problems = {}, []
     layout = Course.at(course)
