@@ -259,6 +259,13 @@ def test_the_memory_limit_counts_memory_files_no_resident_memory_shows(kept):
     assert error and "memory limit of 500 MB" in error and peak > 500, (error, peak)
 
 
+def test_a_memory_file_s_touched_pages_are_counted_once():
+    code = ("import mmap, os, time\nfd = os.memfd_create('honest')\nos.ftruncate(fd, 300 * 2**20)\n"
+            "m = mmap.mmap(fd, 300 * 2**20)\nfor at in range(0, len(m), 4096):\n    m[at] = 1\ntime.sleep(3)")
+    process, (error, peak) = _supervised(code, submission.Limits(memory_mb=500).for_course(Course.at(ROOT)))
+    assert error is None and 290 < peak < 400, (error, peak)
+
+
 def test_the_judge_s_memory_limit_counts_what_a_submission_adds_never_what_its_setup_holds():
     """The setup holds 300 MB for every submission, more than a submission's limit of 200 MB."""
     setup = "import time\nimport numpy\nfrom dlcourse import grading\nheld = numpy.ones(300 * 2**17)\nkept = []"

@@ -173,7 +173,7 @@ def test_decoys_around_a_kernel_s_folder_report_every_touch_from_outside_the_san
 # Code run as another account reads the course package from a copy it may read (the checkout and its .venv
 # may lie in a folder of root's only), with this Python's interpreter (the .venv's is a link to it).
 AS_ANOTHER = ["dlcourse/__init__.py", "dlcourse/host/__init__.py", "dlcourse/host/errors.py",
-              "dlcourse/host/grading/decoys.py", "dlcourse/host/grading/capped.py"]
+              "dlcourse/host/grading/__init__.py", "dlcourse/host/grading/decoys.py", "dlcourse/host/grading/capped.py"]
 
 
 def run_as(account, code, *args):
@@ -265,6 +265,45 @@ def test_a_capped_folder_holds_what_it_may_and_nothing_reaches_the_disk(account)
             "what the kernel wrote reached the machine's disk"
     finally:
         shutil.rmtree(work)
+
+
+KERNEL_REACHES_FOR_THE_MACHINE = r"""import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+reached = []
+for setting in ("/proc/sys/kernel/shmmni", "/proc/sys/kernel/core_pattern", "/proc/sysrq-trigger"):
+    try:
+        os.close(os.open(setting, os.O_WRONLY))
+        reached.append(setting)
+    except OSError:
+        pass
+if libc.shmget(0, 4096, 0o1600) != -1:
+    reached.append("System V shared memory")
+if libc.unshare(0x10000000 | 0x8000000) == 0:   # a user and an IPC namespace of its own, then memory in it
+    there = libc.shmget(0, 4096, 0o1600) != -1
+    reached.append("a user namespace of its own" + (", and shared memory there" if there else ""))
+print("reached:", reached)
+"""
+
+CAPPED_SANDBOX = """import shutil, subprocess, sys, tempfile
+from pathlib import Path
+from dlcourse.host.grading import capped, sandbox
+work = Path(tempfile.mkdtemp(prefix="dlcourse-reach-test-"))
+space, folder = work / "space", work / "kernel"
+space.mkdir(); folder.mkdir()
+capped.enter(space, [folder])
+argv = sandbox.bwrap_argv([(folder, folder)], {}, sandbox.require_bwrap(), scratch={"/tmp": folder, "/dev/shm": folder})
+done = subprocess.run([*argv, "--", sys.executable, "-c", sys.argv[1]], capture_output=True, text=True)
+print(done.stdout, done.stderr)
+capped.leave(space, [folder])
+shutil.rmtree(work)
+"""
+
+
+def test_a_graded_kernel_reaches_neither_the_machine_s_settings_nor_memory_outside_its_limits(tmp_path):
+    """Run by root (as CI grades), the kernel is root on the machine outside its namespaces."""
+    done = subprocess.run([sys.executable, "-c", CAPPED_SANDBOX, KERNEL_REACHES_FOR_THE_MACHINE],
+                          capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert "reached: []" in done.stdout, done.stdout + done.stderr[-2000:]
 
 
 def test_the_capped_folders_check_passes_here():

@@ -17,6 +17,7 @@ Shared by all of them, here:
 - :mod:`dlcourse.host.backends` -- the Keras backends the course runs on, and the chosen one.
 - :mod:`dlcourse.host.errors` -- the base class of the errors a user must fix.
 - :mod:`dlcourse.host.processes` -- supervise a process tree: limits, peak memory, kill.
+- :mod:`dlcourse.host.status` -- what became of one submission's grading (one Enum).
 - :mod:`dlcourse.host.nbgrader_process` -- nbgrader as a subprocess: configuration, environment, failures explained.
 """
 

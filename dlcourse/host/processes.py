@@ -55,22 +55,43 @@ def rss_bytes(processes):
 
 def memfd_bytes(processes):
     """Return the memory in memory files (``memfd_create``) that these
-    processes hold open or map, in bytes, each file once. Such a file is in
-    no process's resident memory until its pages are mapped and touched. A
-    file that is only mapped is found where this process may read
-    ``/proc/<pid>/map_files`` (root may)."""
-    sizes = {}
+    processes hold open or map and that no resident memory shows, in bytes,
+    each file once. Such a file is in no process's resident memory until its
+    pages are mapped and touched; the pages that are (a mapping's ``Rss``)
+    are left out here, since :func:`rss_bytes` counts them. A file that is
+    only mapped is found where this process may read ``/proc/<pid>/map_files``
+    (root may)."""
+    held, resident = {}, collections.Counter()
     for process in processes:
         places = []
         with contextlib.suppress(OSError):
             places += [e.path for e in os.scandir(f"/proc/{process.pid}/fd") if _is_memfd(e.path)]
-        with contextlib.suppress(OSError), open(f"/proc/{process.pid}/maps") as maps:
-            places += [f"/proc/{process.pid}/map_files/{line.split()[0]}" for line in maps if "/memfd:" in line]
+        for span, rss in _memfd_mappings(process.pid):
+            places.append(f"/proc/{process.pid}/map_files/{span}")
+            resident[process.pid, span] = rss
         for place in places:
             with contextlib.suppress(OSError):
                 status = os.stat(place)
-                sizes[status.st_dev, status.st_ino] = status.st_blocks * 512
-    return sum(sizes.values())
+                held[status.st_dev, status.st_ino] = status.st_blocks * 512
+    return max(0, sum(held.values()) - sum(resident.values()))
+
+
+def _memfd_mappings(pid):
+    """Return [(address span, resident bytes)] of the memory files process ``pid`` maps
+    ([] when it maps none, or has ended)."""
+    mappings, span = [], None
+    with contextlib.suppress(OSError):
+        with open(f"/proc/{pid}/maps") as maps:
+            if not any("/memfd:" in line for line in maps):
+                return []
+        with open(f"/proc/{pid}/smaps") as smaps:
+            for line in smaps:
+                fields = line.split()
+                if "-" in fields[0] and ":" not in fields[0]:
+                    span = fields[0] if line.rstrip().endswith(("(deleted)",)) and "/memfd:" in line else None
+                elif span and fields[0] == "Rss:":
+                    mappings.append((span, int(fields[1]) * 1024))
+    return mappings
 
 
 def _is_memfd(link):

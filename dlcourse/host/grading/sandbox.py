@@ -36,6 +36,8 @@ from .. import backends
 from ..errors import UserError
 from .prelaunch import PROVISIONER, SANDBOXED_KERNEL_NAME
 
+# What of /proc writes the machine's own settings (bwrap's own list of what it covers).
+MACHINE_SETTINGS = ("/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus")
 INSTALL_HINT = ("Install bubblewrap (Debian/Ubuntu: `apt-get install bubblewrap`; "
                 "`make sandbox-tools` does it when run as root)")
 
@@ -131,9 +133,13 @@ def bwrap_argv(writable, env, bwrap="bwrap", decoys=(), read_only=(), scratch=No
     # Every namespace of its own (bwrap's --unshare-all), but the capped caller's IPC namespace.
     unshare = ["--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"] if scratch else \
         ["--unshare-all"]
-    argv = [bwrap, "--clearenv", *unshare, "--unshare-user", "--uid", "65534", "--gid", "65534",
+    argv = [bwrap, "--clearenv", *unshare, "--unshare-user", "--disable-userns", "--uid", "65534", "--gid", "65534",
             "--cap-drop", "ALL", "--die-with-parent", "--new-session",
             "--proc", "/proc", "--dev", "/dev"]
+    # The machine's settings stay out of reach: bwrap covers these only when it could write them itself,
+    # and a kernel that a grader running as root starts is root on the machine outside its namespaces.
+    for setting in MACHINE_SETTINGS:
+        argv += ["--ro-bind-try", setting, setting]
     # Files in memory are not in any process's resident memory: each place for them is capped.
     for seen in ("/dev/shm", "/tmp"):
         if scratch:

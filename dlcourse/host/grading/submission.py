@@ -243,7 +243,8 @@ class Slot:
 
     @property
     def space(self):
-        """Where the capped space every folder the kernel may write shares is mounted (:mod:`dlcourse.host.grading.capped`)."""
+        """Where the capped space every folder the kernel may write shares is mounted
+        (:mod:`dlcourse.host.grading.capped`)."""
         return self.work / "capped"
 
     def writable(self):
@@ -449,7 +450,9 @@ def check_machine():
 
 CAPPING_FIX = ("Fix: grade as root, or allow unprivileged user namespaces (Debian: `sysctl "
                "kernel.unprivileged_userns_clone=1`; Ubuntu 24.04: `sysctl "
-               "kernel.apparmor_restrict_unprivileged_userns=0`); in a container, allow unshare and mount.")
+               "kernel.apparmor_restrict_unprivileged_userns=0`); in a container, allow unshare and mount. "
+               "Grading as yourself also needs a Linux kernel that lets a user namespace set its own IPC "
+               "limits (6.1 or later: `uname -r`); on an older one, grade as root.")
 
 
 def grade(job, ahead=True):

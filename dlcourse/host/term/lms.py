@@ -46,7 +46,7 @@ from nbgrader.plugins import CsvExportPlugin
 from nbgrader.server_extensions.formgrader.base import BaseApiHandler, check_notebook_dir
 from tornado import web
 
-from . import hub, instructor
+from . import hub
 from ..course import Course
 
 CANVAS_COLUMNS = ("Student", "ID", "SIS User ID", "SIS Login ID", "Section")
