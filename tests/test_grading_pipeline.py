@@ -432,7 +432,7 @@ def graded_on_another_backend(request, tmp_path_factory):
         for student, notebook in submissions.items():
             submit(course, student, assignment, notebook)
         outcomes = whole_class.autograde_class(course, assignment, list(submissions), workers=2, progress=False,
-                                          backend=backend)
+                                               backend=backend)
         save_report(f"{assignment}-{backend}", assignment, outcomes)
         graded[assignment] = {o.student: o for o in outcomes}
     return backend, course, graded
@@ -484,7 +484,7 @@ def graded_class(course):
     for student, notebook in submissions.items():
         submit(course, student, A3, notebook)
     outcomes = whole_class.autograde_class(course, A3, list(submissions), workers=2, limits=A3_CLASS_LIMITS,
-                                      progress=False)
+                                           progress=False)
     save_report("a3_regression-class", A3, outcomes)
     return {o.student: o for o in outcomes}
 

@@ -309,7 +309,7 @@ def hostile(tmp_path_factory):
     before = snapshot(course)
     students = [*attacks(course, 0), "honest", "honest_files", "honest_heavy", *in_kernel_students]
     outcomes = whole_class.autograde_class(course, A3, students, workers=2, progress=False,
-                                      limits=Limits(wall_seconds=240, memory_mb=4000, cell_seconds=60))
+                                           limits=Limits(wall_seconds=240, memory_mb=4000, cell_seconds=60))
     save_report("hostile", A3, outcomes)
     time.sleep(1)
     listener.close()

@@ -162,7 +162,7 @@ def autograde_command(args):
         print("warning: grading WITHOUT a sandbox: student code can read and change everything you can.",
               file=sys.stderr)
     outcomes = whole_class.autograde_class(course, args.assignment, args.student, args.workers, args.scheduler,
-                                      args.force, limits, backend=args.backend)
+                                           args.force, limits, backend=args.backend)
     print(whole_class.format_table(args.assignment, outcomes))
     whole_class.save_outcomes(args.summary, args.assignment, outcomes)
     return 0 if all(o.status.settled for o in outcomes) else 1
