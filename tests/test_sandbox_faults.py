@@ -65,7 +65,8 @@ def test_a_kernel_starts_under_a_tmpdir_too_deep_for_its_sockets(tmp_path):
     deep = tmp_path / ("d" * 50) / ("e" * 50)  # as a cluster's per-job TMPDIR can be
     deep.mkdir(parents=True)
     assert len(str(deep)) > sandbox.SOCKET_PATH_MAX
-    check = subprocess.run([sys.executable, "-c", "from dlcourse.host.grading import sandbox; sandbox.check_kernel_starts()"],
+    starts = "from dlcourse.host.grading import sandbox; sandbox.check_kernel_starts()"
+    check = subprocess.run([sys.executable, "-c", starts],
                            capture_output=True, text=True, env=nbgrader_environment(TMPDIR=str(deep)))
     assert check.returncode == 0, check.stderr[-2000:]
 

@@ -61,19 +61,19 @@ def memfd_bytes(processes):
     are left out here, since :func:`rss_bytes` counts them. A file that is
     only mapped is found where this process may read ``/proc/<pid>/map_files``
     (root may)."""
-    held, resident = {}, collections.Counter()
+    held, resident = {}, 0
     for process in processes:
         places = []
         with contextlib.suppress(OSError):
             places += [e.path for e in os.scandir(f"/proc/{process.pid}/fd") if _is_memfd(e.path)]
         for span, rss in _memfd_mappings(process.pid):
             places.append(f"/proc/{process.pid}/map_files/{span}")
-            resident[process.pid, span] = rss
+            resident += rss
         for place in places:
             with contextlib.suppress(OSError):
                 status = os.stat(place)
                 held[status.st_dev, status.st_ino] = status.st_blocks * 512
-    return max(0, sum(held.values()) - sum(resident.values()))
+    return max(0, sum(held.values()) - resident)
 
 
 def _memfd_mappings(pid):
@@ -88,7 +88,7 @@ def _memfd_mappings(pid):
             for line in smaps:
                 fields = line.split()
                 if "-" in fields[0] and ":" not in fields[0]:
-                    span = fields[0] if line.rstrip().endswith(("(deleted)",)) and "/memfd:" in line else None
+                    span = fields[0] if "/memfd:" in line else None
                 elif span and fields[0] == "Rss:":
                     mappings.append((span, int(fields[1]) * 1024))
     return mappings
@@ -132,7 +132,8 @@ def supervise(process, memory_mb, wall_seconds, poll=POLL_SECONDS, max_processes
     """Wait for ``process`` (a Popen) while its tree stays within the limits
     (with ``max_processes``, also at most that many processes at once);
     return (the limit it hit: "memory", "wall", "processes" or None; its
-    peak in MB, as :func:`memory_bytes` counts). Kills the whole tree when a limit is hit, and always at the end."""
+    peak in MB, as :func:`memory_bytes` counts). Kills the whole tree when a
+    limit is hit, and always at the end."""
     start, peak, hit = time.monotonic(), 0.0, None
     known = {}
     while process.poll() is None:
